@@ -1,0 +1,204 @@
+"""The transport seam: the only module that imports aiohttp.
+
+It opens a request, enforces the time limits on each wait, turns every
+aiohttp/asyncio exception into one of ours, and keeps one pooled
+`ClientSession` per event loop so repeated requests reuse connections.
+
+Sessions and loops: a session belongs to the loop that made it. We keep one
+per running loop and close it when that loop shuts down, by parking a tiny
+async generator on the loop: `asyncio.run`, `asyncio.Runner` and
+pytest-asyncio all call `loop.shutdown_asyncgens()` before closing, which
+finalises it and closes the session -- no background task, no
+"Unclosed client session" warning, and no session outliving its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from .config import ClientOptions
+from .errors import (
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    StreamTruncatedError,
+)
+
+__all__ = ["Response", "aclose_session", "get_session", "open_response"]
+
+#: Connections kept per loop; 1,000 concurrent streams on one loop stay pooled.
+POOL_LIMIT = 1024
+#: After [DONE], how long to wait for the end of the body so the connection can be reused.
+_DRAIN_SECONDS = 0.25
+_DRAIN_BYTES = 64 * 1024
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _session_guard(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def get_session() -> aiohttp.ClientSession:
+    """The pooled session of the running loop, made on first use."""
+    loop = asyncio.get_running_loop()
+    entry = _sessions.get(loop)
+    if entry is not None and not entry[0].closed:
+        return entry[0]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=POOL_LIMIT, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(total=None),
+        trust_env=False,
+    )
+    guard = _session_guard(session)
+    await guard.__anext__()  # now registered with the loop's shutdown_asyncgens()
+    _sessions[loop] = (session, guard)
+    return session
+
+
+async def aclose_session() -> None:
+    """Close the running loop's pooled session now (it is remade on next use)."""
+    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry[1].aclose()
+
+
+def _host(url: str) -> str:
+    try:
+        from yarl import URL
+
+        parsed = URL(url)
+        return f"{parsed.host}:{parsed.port}" if parsed.host else url
+    except (ValueError, TypeError):
+        return url
+
+
+class Response:
+    """A response whose body is read piece by piece under our time limits."""
+
+    __slots__ = ("_content", "_raw", "bytes_read", "headers", "status", "url")
+
+    def __init__(self, raw: aiohttp.ClientResponse, url: str) -> None:
+        self._raw = raw
+        self._content = raw.content
+        self.status = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+        self.url = url
+        self.bytes_read = 0
+
+    @property
+    def content_type(self) -> str:
+        return self._raw.content_type.lower()
+
+    async def read_chunk(self, deadline: float | None, phase: str) -> bytes:
+        """The next piece of the body (b"" at its end), waiting at most until `deadline`."""
+        content = self._content
+        try:
+            # Fast path, no timer: bytes already buffered are returned at once.
+            data = content.read_nowait()
+            if not data and not content.at_eof():
+                if deadline is None:
+                    data = await content.readany()
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        data = await content.readany()
+        except TimeoutError:
+            raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise StreamTruncatedError(
+                f"the connection to {_host(self.url)} broke after {self.bytes_read} bytes of the "
+                f"stream ({type(exc).__name__}: {exc}); the answer is cut off"
+            ) from exc
+        self.bytes_read += len(data)
+        return data
+
+    async def read_text(self, limit: int, deadline: float | None) -> str:
+        """Up to `limit` bytes of the body as text, for error messages."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while size < limit:
+                data = await self.read_chunk(deadline, "first_chunk")
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+        except (ProviderTimeoutError, StreamTruncatedError):
+            pass  # an error body that stalls or breaks still tells what we have of it
+        return b"".join(parts)[:limit].decode(self._raw.get_encoding() or "utf-8", "replace")
+
+    async def finish(self) -> None:
+        """Read the end of a finished stream so the connection goes back to the pool."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _DRAIN_SECONDS
+        drained = 0
+        try:
+            while drained < _DRAIN_BYTES:
+                data = await self.read_chunk(deadline, "idle")
+                if not data:
+                    self._raw.release()
+                    return
+                drained += len(data)
+        except (ProviderTimeoutError, StreamTruncatedError):
+            pass
+        self.close()
+
+    def close(self) -> None:
+        """Drop the connection at once (safe to call twice)."""
+        self._raw.close()
+
+
+def _timeout_message(phase: str) -> str:
+    return {
+        "connect": "could not connect in time (connect timeout)",
+        "first_chunk": "no answer arrived in time (first-chunk timeout)",
+        "idle": "the stream went silent for longer than the idle timeout",
+        "total": "the answer took longer than the total timeout",
+    }.get(phase, "timed out")
+
+
+async def open_response(
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    options: ClientOptions,
+    deadline: float | None,
+    phase: str,
+) -> Response:
+    """Send one POST and return once the status and headers are in."""
+    session = await get_session()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeouts.connect)
+    try:
+        async with asyncio.timeout_at(deadline):
+            raw = await session.post(
+                url, data=body, headers=headers, proxy=options.proxy, timeout=timeout
+            )
+    except TimeoutError:
+        raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
+    except aiohttp.ServerTimeoutError as exc:  # aiohttp's own sock_connect limit
+        raise ProviderTimeoutError(
+            f"could not connect to {_host(url)} within {options.timeouts.connect}s (connect timeout)",
+            phase="connect",
+        ) from exc
+    except aiohttp.InvalidURL as exc:
+        raise InvalidRequestError(f"invalid URL {url!r}: {exc}") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise ProviderConnectionError(f"cannot connect to {_host(url)}: {exc.os_error}") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ProviderConnectionError(
+            f"the connection to {_host(url)} failed before a response: {type(exc).__name__}: {exc}"
+        ) from exc
+    except ValueError as exc:  # a header aiohttp refuses to send (a newline in it, say)
+        raise InvalidRequestError(f"cannot send the request: {exc}") from exc
+    return Response(raw, url)

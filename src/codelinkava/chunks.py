@@ -1,0 +1,160 @@
+"""Chat-completion chunks to text: the second pure step after `sse`.
+
+The wire format (the seed's, which is OpenAI's): each event's data is a JSON
+chunk whose text is `choices[0].delta.content`; `data: [DONE]` ends the
+stream. This module decides what every event means -- text, the end, an
+upstream error, or a broken stream -- and never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import StreamError, StreamTruncatedError, UpstreamError
+from .sse import ServerSentEvent
+
+__all__ = ["ChatStreamParser", "parse_completion", "upstream_error"]
+
+_QUOTE_CHARS = 200
+_loads = json.loads
+
+
+def _quote(data: str) -> str:
+    return repr(data if len(data) <= _QUOTE_CHARS else data[:_QUOTE_CHARS] + "...")
+
+
+def upstream_error(payload: Any) -> UpstreamError:
+    """An UpstreamError carrying the upstream's own message, whatever shape its error has."""
+    code: str | int | None = None
+    kind: str | None = None
+    if isinstance(payload, dict):
+        message = payload.get("message")
+        raw_code = payload.get("code")
+        code = raw_code if isinstance(raw_code, str | int) else None
+        raw_type = payload.get("type")
+        kind = raw_type if isinstance(raw_type, str) else None
+        if not isinstance(message, str) or not message:
+            message = json.dumps(payload, ensure_ascii=False)
+    elif isinstance(payload, str) and payload:
+        message = payload
+    else:
+        message = json.dumps(payload, ensure_ascii=False)
+    return UpstreamError(f"upstream error: {message}", code=code, type=kind)
+
+
+class ChatStreamParser:
+    """Feed it events; it returns each text delta and remembers how the stream ended."""
+
+    __slots__ = ("chunks", "done", "finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self.done = False  # `data: [DONE]` was seen
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.chunks = 0
+
+    def feed(self, event: ServerSentEvent) -> str | None:
+        """The text this event carries, or None. Raises UpstreamError / StreamError."""
+        data = event.data
+        if event.event != "message":
+            if event.event == "error":
+                raise upstream_error(_error_payload(data))
+            return None  # pings and other named events carry no text
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = _loads(data)
+        except ValueError:
+            if data.strip() == "[DONE]":
+                self.done = True
+                return None
+            raise StreamError(f"invalid JSON in a data line: {_quote(data)}") from None
+        if type(chunk) is not dict:
+            raise StreamError(f"a data line holds no JSON object: {_quote(data)}")
+        self.chunks += 1
+        choices = chunk.get("choices")
+        if not choices:
+            if "error" in chunk and chunk["error"] is not None:
+                raise upstream_error(chunk["error"])
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+            return None
+        try:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta is None:
+                # Some servers stream whole `message` objects or legacy `text`.
+                delta = choice.get("message") or {"content": choice.get("text")}
+            content = delta.get("content")
+            finish = choice.get("finish_reason")
+        except (AttributeError, TypeError, KeyError, IndexError):
+            raise StreamError(f"a chunk is not a chat-completion chunk: {_quote(data)}") from None
+        if finish:
+            self.finish_reason = str(finish)
+        usage = chunk.get("usage")
+        if usage is not None and isinstance(usage, dict):
+            self.usage = usage
+        if content:
+            if type(content) is not str:
+                raise StreamError(f"delta.content is not a string: {_quote(data)}")
+            return content
+        return None
+
+    @property
+    def complete(self) -> bool:
+        """The stream said it was finished, by [DONE] or a finish_reason."""
+        return self.done or self.finish_reason is not None
+
+    def check_end(self, discarded: ServerSentEvent | None = None) -> None:
+        """Call at end of input: raise StreamTruncatedError unless the stream finished.
+
+        `discarded` is the SSE decoder's unterminated last block: a final
+        `data: [DONE]` without its blank line still counts as the end.
+        """
+        if not self.complete and discarded is not None and discarded.data.strip() == "[DONE]":
+            self.done = True
+        if not self.complete:
+            raise StreamTruncatedError(
+                f"the stream ended without [DONE] or a finish_reason after {self.chunks} "
+                "chunk(s); the answer may be cut off"
+            )
+
+
+def _error_payload(data: str) -> Any:
+    try:
+        value = _loads(data)
+    except ValueError:
+        return data.strip() or "event: error with no data"
+    if isinstance(value, dict) and "error" in value:
+        return value["error"]
+    return value
+
+
+def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    """Text, finish_reason and usage of a non-streamed (`stream: false`) JSON answer."""
+    try:
+        value = _loads(body)
+    except ValueError:
+        raise StreamError(f"the answer is not valid JSON: {_quote(body)}") from None
+    if not isinstance(value, dict):
+        raise StreamError(f"the answer is not a JSON object: {_quote(body)}")
+    if value.get("error") is not None:
+        raise upstream_error(value["error"])
+    try:
+        choice = value["choices"][0]
+        message = choice.get("message") or choice.get("delta") or {}
+        content = message.get("content") if isinstance(message, dict) else None
+        if content is None:
+            content = choice.get("text")
+        finish = choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise StreamError(f"the answer has no choices[0].message: {_quote(body)}") from None
+    if content is not None and not isinstance(content, str):
+        raise StreamError(f"message.content is not a string: {_quote(body)}")
+    usage = value.get("usage")
+    return content or "", (str(finish) if finish else None), (
+        usage if isinstance(usage, dict) else None
+    )

@@ -1,0 +1,149 @@
+"""The provider framework: `BaseProvider` and `AsyncGeneratorProvider`.
+
+A provider is a class, never instantiated, whose classmethods answer a
+conversation. `AsyncGeneratorProvider` subclasses write one method,
+`create_async_generator`; this module derives the sync generator, the joined
+answer and the `params` description from it, once for every provider.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._sync import iterate_sync
+from ..errors import ProviderNotWorkingError
+from ..types import Messages
+
+__all__ = [
+    "AsyncGeneratorProvider",
+    "BaseProvider",
+    "StreamInfo",
+    "capture_stream_info",
+    "report_stream_info",
+]
+
+
+class _ClassProperty:
+    """A read-only property computed from the class (for `Provider.params`)."""
+
+    def __init__(self, getter: Any) -> None:
+        self._getter = getter
+        self.__doc__ = getter.__doc__
+
+    def __get__(self, instance: object, owner: type) -> str:
+        return str(self._getter(owner))
+
+
+def _describe(cls: type[BaseProvider]) -> str:
+    """What `params` shows: `codelinkava.CodeLinkAva supports: (model: str, messages: Messages, ...)`."""
+    parts = ["model: str", "messages: Messages", "stream: bool"]
+    for name, annotation in cls.option_docs:
+        parts.append(f"{name}: {annotation}")
+    return f"{cls.__module__.split('.')[0]}.{cls.__name__} supports: ({', '.join(parts)})"
+
+
+class BaseProvider(ABC):
+    """What every provider declares and offers."""
+
+    url: ClassVar[str | None] = None
+    working: ClassVar[bool] = False
+    needs_auth: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = False
+    supports_gpt_35_turbo: ClassVar[bool] = False
+    supports_gpt_4: ClassVar[bool] = False
+    supports_message_history: ClassVar[bool] = True
+    default_model: ClassVar[str | None] = None
+    models: ClassVar[tuple[str, ...]] = ()
+    #: (name, type) of the keyword options the provider understands, for `params`.
+    option_docs: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    params = _ClassProperty(_describe)
+
+    @classmethod
+    @abstractmethod
+    def create_completion(
+        cls, model: str, messages: Messages, stream: bool = True, **kwargs: Any
+    ) -> Iterator[str]:
+        """Answer synchronously: pieces of text as they arrive (one piece if `stream` is False)."""
+
+    @classmethod
+    @abstractmethod
+    async def create_async(cls, model: str, messages: Messages, **kwargs: Any) -> str:
+        """Answer asynchronously with the whole text."""
+
+    @classmethod
+    def check_working(cls) -> None:
+        """Raise ProviderNotWorkingError for a provider marked as not working."""
+        if not cls.working:
+            raise ProviderNotWorkingError(f"{cls.__name__} is marked as not working")
+
+
+class AsyncGeneratorProvider(BaseProvider):
+    """A provider written as one async generator of text pieces."""
+
+    supports_stream: ClassVar[bool] = True
+
+    @classmethod
+    @abstractmethod
+    def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        """Yield the answer's text as it arrives. Subclasses write it as `async def ... yield`."""
+
+    @classmethod
+    def create_completion(
+        cls, model: str, messages: Messages, stream: bool = True, **kwargs: Any
+    ) -> Iterator[str]:
+        """A plain generator of text; works from threads and from inside a running event loop."""
+        cls.check_working()
+        pieces = iterate_sync(cls.create_async_generator(model, messages, **kwargs))
+        if stream:
+            return pieces
+        return iter(["".join(pieces)])
+
+    @classmethod
+    async def create_async(cls, model: str, messages: Messages, **kwargs: Any) -> str:
+        """The whole answer, joined."""
+        cls.check_working()
+        return "".join([piece async for piece in cls.create_async_generator(model, messages, **kwargs)])
+
+
+@dataclass
+class StreamInfo:
+    """How an answer ended, for callers that need more than its text (the gateway)."""
+
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+_stream_info: ContextVar[StreamInfo | None] = ContextVar("codelinkava_stream_info", default=None)
+
+
+@contextmanager
+def capture_stream_info() -> Iterator[StreamInfo]:
+    """Collect the finish_reason and usage of the streams iterated inside the block.
+
+    Providers yield only text (the contract), so this side channel carries the
+    rest: an async generator runs in its consumer's context and fills in the
+    object the consumer set up.
+    """
+    info = StreamInfo()
+    token = _stream_info.set(info)
+    try:
+        yield info
+    finally:
+        _stream_info.reset(token)
+
+
+def report_stream_info(*, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
+    """Called by a provider when its stream ends; a no-op unless someone is capturing."""
+    info = _stream_info.get()
+    if info is not None:
+        info.finish_reason = finish_reason
+        if usage is not None:
+            info.usage = usage

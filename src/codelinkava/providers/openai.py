@@ -1,0 +1,68 @@
+"""Any OpenAI-compatible `/chat/completions` endpoint, on the same core as CodeLinkAva."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from ..config import split_options
+from ..errors import InvalidRequestError
+from ..types import Messages, validate_messages
+from .base import AsyncGeneratorProvider
+
+__all__ = ["OpenAICompatible"]
+
+BASE_URL_ENV = "OPENAI_BASE_URL"
+API_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAICompatible(AsyncGeneratorProvider):
+    """OpenAI's API or any server that speaks it: vLLM, llama.cpp, Ollama, `codelinkava serve`."""
+
+    url: ClassVar[str] = DEFAULT_BASE_URL
+    working: ClassVar[bool] = True
+    needs_auth: ClassVar[bool] = False
+    supports_gpt_35_turbo: ClassVar[bool] = True
+    supports_gpt_4: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = True
+    default_model: ClassVar[str] = "gpt-3.5-turbo"
+    models: ClassVar[tuple[str, ...]] = ()  # whatever the server serves
+    option_docs: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("temperature", "float"),
+        ("max_tokens", "int"),
+        ("base_url", "str"),
+        ("api_key", "str"),
+        ("proxy", "str"),
+        ("timeout", "float | Timeouts"),
+        ("max_retries", "int"),
+        ("headers", "dict[str, str]"),
+    )
+
+    @classmethod
+    def endpoint(cls, base_url: str | None = None) -> str:
+        """`{base_url}/chat/completions`, from the argument, `OPENAI_BASE_URL`, or OpenAI's."""
+        base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        return base.rstrip("/") + "/chat/completions"
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        """Stream `{base_url}/chat/completions`; `stream=False` reads one JSON answer instead."""
+        url = cls.endpoint(kwargs.pop("base_url", None))
+        api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
+        options, extra = split_options(kwargs)
+        model = model or cls.default_model
+        if not isinstance(model, str):
+            raise InvalidRequestError(f"model must be a string, not {type(model).__name__}")
+        body = {"model": model, "messages": validate_messages(messages), "stream": True, **extra}
+        headers = {"Accept": "text/event-stream, application/json", "Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        headers.update(options.headers)
+        from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
+
+        async for text in stream_chat(url, headers, body, options):
+            yield text
