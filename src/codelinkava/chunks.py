@@ -35,11 +35,11 @@ def upstream_error(payload: Any) -> UpstreamError:
         raw_type = payload.get("type")
         kind = raw_type if isinstance(raw_type, str) else None
         if not isinstance(message, str) or not message:
-            message = json.dumps(payload, ensure_ascii=False)
+            message = json.dumps(payload, ensure_ascii=False, default=repr)
     elif isinstance(payload, str) and payload:
         message = payload
     else:
-        message = json.dumps(payload, ensure_ascii=False)
+        message = json.dumps(payload, ensure_ascii=False, default=repr)
     return UpstreamError(f"upstream error: {message}", code=code, type=kind)
 
 
@@ -66,7 +66,7 @@ class ChatStreamParser:
             return None
         try:
             chunk = _loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
             if data.strip() == "[DONE]":
                 self.done = True
                 return None
@@ -97,10 +97,10 @@ class ChatStreamParser:
         usage = chunk.get("usage")
         if usage is not None and isinstance(usage, dict):
             self.usage = usage
-        if content:
-            if type(content) is not str:
-                raise StreamError(f"delta.content is not a string: {_quote(data)}")
-            return content
+        if type(content) is str:
+            return content or None
+        if content is not None:
+            raise StreamError(f"delta.content is not a string: {_quote(data)}")
         return None
 
     @property
@@ -126,7 +126,7 @@ class ChatStreamParser:
 def _error_payload(data: str) -> Any:
     try:
         value = _loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return data.strip() or "event: error with no data"
     if isinstance(value, dict) and "error" in value:
         return value["error"]
@@ -137,7 +137,7 @@ def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]
     """Text, finish_reason and usage of a non-streamed (`stream: false`) JSON answer."""
     try:
         value = _loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise StreamError(f"the answer is not valid JSON: {_quote(body)}") from None
     if not isinstance(value, dict):
         raise StreamError(f"the answer is not a JSON object: {_quote(body)}")

@@ -46,8 +46,12 @@ class Timeouts:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidRequestError(f"timeout {name} must be a number of seconds or None")
-            if not value > 0 or math.isnan(value):
-                raise InvalidRequestError(f"timeout {name} must be positive, got {value!r}")
+            # NOTE: infinity is refused too (aiohttp cannot round it); None means no limit.
+            if not (value > 0 and math.isfinite(value)):
+                raise InvalidRequestError(
+                    f"timeout {name} must be a finite number of seconds > 0 (or None), "
+                    f"got {value!r}"
+                )
 
     @classmethod
     def coerce(cls, value: Any) -> Timeouts:
@@ -63,9 +67,12 @@ class Timeouts:
         if isinstance(value, Mapping):
             unknown = set(value) - {"connect", "first_chunk", "idle", "total"}
             if unknown:
-                raise InvalidRequestError(f"unknown timeout field(s): {', '.join(sorted(unknown))}")
+                names = ", ".join(sorted(map(str, unknown)))
+                raise InvalidRequestError(f"unknown timeout field(s): {names}")
             return cls(**value)
-        raise InvalidRequestError(f"timeout must be a number or a Timeouts, not {type(value).__name__}")
+        raise InvalidRequestError(
+            f"timeout must be a number or a Timeouts, not {type(value).__name__}"
+        )
 
 
 DEFAULT_TIMEOUTS = Timeouts()
@@ -94,7 +101,9 @@ def split_options(kwargs: dict[str, Any]) -> tuple[ClientOptions, dict[str, Any]
     proxy = body.pop("proxy", None)
     if proxy is not None and not isinstance(proxy, str):
         raise InvalidRequestError("proxy must be a URL string")
-    headers = body.pop("headers", None) or {}
+    headers = body.pop("headers", None)
+    if headers is None:
+        headers = {}
     if not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):

@@ -19,6 +19,7 @@ raise and catch these without importing the transport.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 __all__ = [
@@ -102,9 +103,11 @@ class StreamTruncatedError(StreamError):
 
 
 class UpstreamError(StreamError):
-    """The stream carried an error (`{"error": ...}` or `event: error`); the message is the upstream's."""
+    """The stream carried an error (`{"error": ...}` or `event: error`): the upstream's message."""
 
-    def __init__(self, message: str, *, code: str | int | None = None, type: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | int | None = None, type: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.type = type
@@ -134,7 +137,7 @@ def body_preview(body: str) -> str:
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms`, else `Retry-After` (seconds or HTTP date)."""
+    """Seconds the server asked to wait: `retry-after-ms`, else `Retry-After` (seconds or date)."""
     headers = {key.lower(): value for key, value in headers.items()}
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -142,7 +145,7 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
             value = float(raw_ms) / 1000.0
         except ValueError:
             value = -1.0
-        if value >= 0 and value == value:  # NaN check
+        if value >= 0 and math.isfinite(value):
             return value
     raw = headers.get("retry-after")
     if raw is None:
@@ -152,6 +155,7 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         seconds = float(raw)
     except ValueError:
         import time
+        from datetime import UTC
         from email.utils import parsedate_to_datetime
 
         try:
@@ -160,8 +164,10 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # "-0000" or no zone at all: HTTP dates are always GMT
+            when = when.replace(tzinfo=UTC)
         return max(0.0, when.timestamp() - time.time())
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+    if not (seconds >= 0 and math.isfinite(seconds)):
         return None
     return seconds
 
@@ -172,7 +178,7 @@ def _message_from_body(body: str) -> str | None:
 
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return None
     if isinstance(data, dict):
         err = data.get("error", data.get("detail"))
@@ -191,7 +197,10 @@ def make_status_error(
 ) -> ResponseStatusError:
     """The most specific error for a non-2xx answer; the message quotes the upstream's reason."""
     where = f" from {url}" if url else ""
-    detail = _message_from_body(body) or body_preview(body) or "(empty body)"
+    reason = _message_from_body(body)
+    if reason and len(reason) > BODY_PREVIEW_CHARS:
+        reason = reason[:BODY_PREVIEW_CHARS] + "..."
+    detail = reason or body_preview(body) or "(empty body)"
     message = f"HTTP {status}{where}: {detail}"
     if status in (401, 403):
         return AuthenticationError(message, status=status, body=body)

@@ -116,12 +116,16 @@ class SSEDecoder:
 
     def close(self) -> list[ServerSentEvent]:
         """Mark the end of input. Per spec an unterminated block is never dispatched."""
+        # NOTE: the unterminated last line is read only to fill in `discarded`; per spec
+        # it is not a line, so it may not change the last event ID or the retry time.
+        last_event_id, retry = self._last_event_id, self.retry
         if self._pending:
             self._lines([b"".join(self._pending)])
             self._pending.clear()
             self._pending_size = 0
         if self._data:
             self._discarded = self._make_event()
+        self._last_event_id, self.retry = last_event_id, retry
         self._data = []
         self._data_size = 0
         return []
@@ -149,12 +153,15 @@ class SSEDecoder:
                     self._retry = None
                 continue
             if line[:5] == b"data:":
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                data.append(value)
-                self._data_size += len(value) + 1
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+                # The size counts whole lines, so an event under the limit never holds a
+                # line over it, whichever way the stream was cut into pieces.
+                self._data_size += len(line) + 1
                 if self._data_size > self._max_event_size:
                     self._overflow()
                 continue
+            if len(line) > self._max_event_size:
+                self._overflow()
             if line[0] == 0x3A:  # ':' starts a comment
                 continue
             self._field(line)
@@ -166,7 +173,9 @@ class SSEDecoder:
             value = value[1:]
         if name == b"data":  # "data" with no colon: an empty data line
             self._data.append(value)
-            self._data_size += len(value) + 1
+            self._data_size += len(line) + 1
+            if self._data_size > self._max_event_size:
+                self._overflow()
         elif name == b"event":
             self._event_type = value.decode("utf-8", "replace")
         elif name == b"id":
@@ -174,9 +183,8 @@ class SSEDecoder:
             # never reset between events, as the spec says.
             if b"\x00" not in value:
                 self._last_event_id = value.decode("utf-8", "replace")
-        elif name == b"retry":
-            if value and value.isdigit() and value.isascii():
-                self._retry = self.retry = int(value)
+        elif name == b"retry" and value.isdigit():  # bytes.isdigit(): ASCII digits only
+            self._retry = self.retry = int(value)
         # Any other field name is ignored, as the spec says.
 
     def _make_event(self) -> ServerSentEvent:
@@ -195,5 +203,7 @@ class SSEDecoder:
     def _overflow(self) -> None:
         limit = self._max_event_size
         self._pending.clear()
+        self._pending_size = 0
         self._data = []
+        self._data_size = 0
         raise StreamError(f"an event in the stream is larger than the {limit:,}-byte limit")

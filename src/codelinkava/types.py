@@ -57,7 +57,12 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") if isinstance(part, Mapping) else str(part) for part in content
-        )
+        return "".join(_part_text(part) for part in content)
     return ""
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, Mapping):  # {"type": "text", "text": ...}; other parts carry no text
+        text = part.get("text")
+        return text if isinstance(text, str) else ""
+    return part if isinstance(part, str) else str(part)

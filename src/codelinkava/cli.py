@@ -1,0 +1,356 @@
+"""The `codelinkava` command: chat, serve, providers.
+
+Built on the public library like any other user (httpx's `_main.py` habit).
+Every failure a user can cause ends in one line on stderr and a non-zero
+exit code, never a traceback: 1 for provider errors, 2 for usage errors,
+130 for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from . import __version__
+from .errors import InvalidRequestError, ProviderError
+from .providers import PROVIDERS, AsyncGeneratorProvider, LocalModel, get_provider
+
+__all__ = ["main"]
+
+EXIT_PROVIDER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codelinkava",
+        description="Streaming chat completions: the embedded local model, CodeLinkAva, "
+        "or any OpenAI-compatible endpoint.",
+    )
+    parser.add_argument("--version", action="version", version=f"codelinkava {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = commands.add_parser(
+        "chat",
+        help="stream an answer to stdout (no prompt: an interactive conversation)",
+        description="Stream an answer to PROMPT. With no PROMPT, open a conversation that keeps "
+        "its history: Ctrl-C stops the current answer, Ctrl-D (or /exit) quits. With nothing "
+        "configured it uses the embedded local model.",
+    )
+    chat.add_argument("prompt", nargs="?", help="the question; '-' reads it from stdin")
+    _add_provider_options(chat)
+    chat.add_argument("--system", help="a system prompt to start the conversation")
+    chat.add_argument("--temperature", type=float, help="sampling temperature")
+    chat.add_argument("--max-tokens", type=int, help="the most tokens to generate")
+    chat.add_argument("--timeout", type=float, help="connect / first-chunk / idle limit in seconds")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway (/api/chat, /v1/chat/completions)",
+        description="Serve the CodeLinkAva wire format (POST /api/chat) and OpenAI's "
+        "(POST /v1/chat/completions, GET /v1/models), plus GET /health, in front of a provider.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    _add_provider_options(serve, default="local")
+    serve.add_argument(
+        "--api-key",
+        default=None,
+        help="require `Authorization: Bearer KEY` on every route but /health "
+        "(default: $CODELINKAVA_API_KEY; none means open)",
+    )
+    serve.add_argument("--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)")
+    serve.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024, help="largest request body (default 2 MiB)")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable; default: CORS off)")
+    serve.add_argument("--grace", type=float, default=30.0, help="seconds in-flight streams get on SIGTERM (default 30)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+    providers = commands.add_parser("providers", help="list providers, their models and a live check")
+    providers.add_argument("--no-check", action="store_true", help="skip the live check")
+    providers.add_argument("--timeout", type=float, default=5.0, help="seconds for each live check (default 5)")
+    _add_endpoint_options(providers)
+    return parser
+
+
+def _add_provider_options(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        default=default,
+        help="local (embedded SmolLM2), codelinkava (the seed's API), openai (any compatible server); "
+        "default: openai if --base-url or $OPENAI_BASE_URL is set, codelinkava if --api-url or "
+        "$CODELINKAVA_API_URL is, else local",
+    )
+    parser.add_argument("--model", help="model name (default: the provider's)")
+    parser.add_argument("--model-path", help="local provider: any GGUF chat model file")
+    _add_endpoint_options(parser)
+
+
+def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", help="codelinkava provider: full chat endpoint URL")
+    parser.add_argument("--base-url", help="openai provider: base URL, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--api-key-upstream", dest="upstream_key", help="openai provider: API key (default $OPENAI_API_KEY)")
+
+
+def _choose_provider(args: argparse.Namespace) -> str:
+    if args.provider:
+        return str(args.provider)
+    if args.base_url or os.environ.get("OPENAI_BASE_URL"):
+        return "openai"
+    if args.api_url or os.environ.get("CODELINKAVA_API_URL"):
+        return "codelinkava"
+    return "local"
+
+
+def _provider_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if name == "codelinkava" and args.api_url:
+        options["api_url"] = args.api_url
+    if name == "openai":
+        if args.base_url:
+            options["base_url"] = args.base_url
+        if args.upstream_key:
+            options["api_key"] = args.upstream_key
+    if name == "local" and getattr(args, "model_path", None):
+        options["model_path"] = args.model_path
+    return options
+
+
+class _Spinner:
+    """'loading the model...' on stderr while the first piece is awaited, if stderr is a terminal."""
+
+    def __init__(self, stream: TextIO, message: str) -> None:
+        self._stream = stream
+        self._message = message
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown = False
+
+    def start(self) -> None:
+        if self._stream.isatty():
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        else:
+            self._stream.write(f"{self._message}\n")
+            self._stream.flush()
+
+    def _run(self) -> None:
+        frames = "|/-\\"
+        i = 0
+        if self._stop.wait(0.15):  # fast loads show nothing
+            return
+        while not self._stop.is_set():
+            self._stream.write(f"\r{frames[i % 4]} {self._message}")
+            self._stream.flush()
+            self._shown = True
+            i += 1
+            self._stop.wait(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self._shown:
+                self._stream.write("\r" + " " * (len(self._message) + 2) + "\r")
+                self._stream.flush()
+
+
+async def _stream_answer(
+    provider: type[AsyncGeneratorProvider], model: str, messages: list[dict[str, str]], options: dict[str, Any]
+) -> str:
+    """Print the answer as it streams; return it whole."""
+    parts: list[str] = []
+    spinner: _Spinner | None = None
+    if provider is LocalModel:
+        engine = LocalModel.engine(options.get("model_path"))
+        if not engine.loaded:
+            spinner = _Spinner(sys.stderr, "loading the local model (SmolLM2-135M)...")
+            spinner.start()
+            try:
+                await engine.wait_loaded()
+            finally:
+                spinner.stop()
+    async for piece in provider.create_async_generator(model, messages, **options):
+        parts.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    if parts and not parts[-1].endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+    return "".join(parts)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    name = _choose_provider(args)
+    provider = get_provider(name)
+    options = _provider_options(args, name)
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        options["max_tokens"] = args.max_tokens
+    if args.timeout is not None and provider is not LocalModel:
+        options["timeout"] = args.timeout
+    model = args.model or ("" if provider is LocalModel else provider.default_model or "")
+    history: list[dict[str, str]] = []
+    if args.system:
+        history.append({"role": "system", "content": args.system})
+
+    prompt = args.prompt
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if prompt is not None:
+        if not prompt.strip():
+            raise InvalidRequestError("the prompt is empty")
+        history.append({"role": "user", "content": prompt})
+        asyncio.run(_stream_answer(provider, model, history, options))
+        return 0
+    return _conversation(provider, model, history, options)
+
+
+def _conversation(
+    provider: type[AsyncGeneratorProvider], model: str, history: list[dict[str, str]], options: dict[str, Any]
+) -> int:
+    """The interactive loop. One event loop for the whole talk, so connections are reused."""
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"codelinkava chat ({provider.__name__}). Ctrl-C stops an answer, Ctrl-D quits.", file=sys.stderr)
+    with asyncio.Runner() as runner:
+        while True:
+            try:
+                line = input("> " if interactive else "")
+            except EOFError:
+                if interactive:
+                    print(file=sys.stderr)
+                return 0
+            except KeyboardInterrupt:
+                print(file=sys.stderr)
+                continue
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                return 0
+            history.append({"role": "user", "content": text})
+            try:
+                answer = runner.run(_stream_answer(provider, model, history, options))
+            except KeyboardInterrupt:
+                print("\n[stopped]", file=sys.stderr)
+                history.pop()
+                continue
+            except ProviderError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                history.pop()
+                continue
+            history.append({"role": "assistant", "content": answer})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .server import GatewaySettings, create_app
+    except ImportError as exc:
+        raise InvalidRequestError(
+            f"the gateway needs its extras: pip install 'codelinkava[server]' ({exc})"
+        ) from None
+    name = _choose_provider(args)
+    get_provider(name)
+    options = _provider_options(args, name)
+    api_key = args.api_key or os.environ.get("CODELINKAVA_API_KEY") or None
+    settings = GatewaySettings(
+        provider=name,
+        provider_options=options,
+        model=args.model,
+        api_key=api_key,
+        max_body_bytes=args.max_body_bytes,
+        max_concurrency=args.max_concurrency,
+        cors_origins=tuple(args.cors_origin),
+    )
+    print(
+        f"codelinkava gateway on http://{args.host}:{args.port} (provider {name}"
+        f"{', key required' if api_key else ''})",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.grace,
+        access_log=args.log_level == "debug",
+    )
+    return 0
+
+
+async def _check(provider: type[AsyncGeneratorProvider], options: dict[str, Any], timeout: float) -> str:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            agen = provider.create_async_generator(
+                provider.default_model or "",
+                [{"role": "user", "content": "Say OK."}],
+                **({"max_tokens": 1} if provider is not LocalModel else {"max_tokens": 4}),
+                **options,
+                **({"timeout": timeout, "max_retries": 0} if provider is not LocalModel else {}),
+            )
+            try:
+                async for _ in agen:
+                    break
+            finally:
+                await agen.aclose()  # type: ignore[attr-defined]
+    except (ProviderError, TimeoutError) as exc:
+        return f"down ({type(exc).__name__}: {str(exc)[:120]})"
+    return f"ok ({(time.perf_counter() - started) * 1000:.0f} ms to first chunk)"
+
+
+def _providers(args: argparse.Namespace) -> int:
+    for name, provider in PROVIDERS.items():
+        options = _provider_options(args, name)
+        models = ", ".join(provider.models) or "(whatever the server serves)"
+        if provider is LocalModel:
+            where = "embedded (llama.cpp)"
+        elif provider.__name__ == "CodeLinkAva":
+            where = options.get("api_url") or os.environ.get("CODELINKAVA_API_URL") or provider.api_url  # type: ignore[attr-defined]
+        else:
+            where = options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or provider.url or ""
+        line = f"{name:<12} {provider.__name__:<17} models: {models:<28} {where}"
+        if not args.no_check:
+            line += "  " + asyncio.run(_check(provider, options, args.timeout))
+        print(line)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handlers = {"chat": _chat, "serve": _serve, "providers": _providers}
+    try:
+        return handlers[args.command](args)
+    except InvalidRequestError as exc:
+        print(f"codelinkava: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProviderError as exc:
+        print(f"codelinkava: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_PROVIDER_ERROR
+    except KeyboardInterrupt:
+        print("\ncodelinkava: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout was closed (`| head`): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "code"}}`, and how ours map to HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from codelinkava import errors
+
+__all__ = ["error_body", "error_payload", "status_for"]
+
+
+def error_payload(message: str, type: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "code": code, "param": None}}
+
+
+def error_body(message: str, type: str, code: str | None = None) -> bytes:
+    return json.dumps(error_payload(message, type, code)).encode()
+
+
+def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]]:
+    """(HTTP status, error type, error code, extra headers) for a provider error before streaming."""
+    if isinstance(exc, errors.InvalidRequestError):
+        return 400, "invalid_request_error", "invalid_request", {}
+    if isinstance(exc, errors.ModelNotFoundError):
+        return 404, "invalid_request_error", "model_not_found", {}
+    if isinstance(exc, errors.RateLimitError):
+        headers = {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return 429, "rate_limit_error", "upstream_rate_limited", headers
+    if isinstance(exc, errors.ProviderTimeoutError):
+        return 504, "upstream_error", "upstream_timeout", {}
+    if isinstance(exc, errors.ProviderNotWorkingError):
+        return 503, "upstream_error", "provider_not_working", {}
+    if isinstance(exc, errors.ResponseStatusError):
+        return 502, "upstream_error", f"upstream_status_{exc.status}", {}
+    if isinstance(exc, errors.ProviderConnectionError):
+        return 502, "upstream_error", "upstream_unreachable", {}
+    if isinstance(exc, errors.StreamError):
+        return 502, "upstream_error", "upstream_bad_stream", {}
+    return 500, "server_error", "provider_error", {}

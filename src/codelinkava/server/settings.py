@@ -1,0 +1,31 @@
+"""The gateway's settings: what it fronts and the limits it enforces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["API_KEY_ENV", "GatewaySettings"]
+
+API_KEY_ENV = "CODELINKAVA_API_KEY"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything the app factory needs; the CLI fills it from flags and the environment.
+
+    `provider_options` are fixed at start-up (upstream URL and key, GGUF path):
+    no request field can change them, so a caller can never pick the upstream
+    host or a file to load.
+    """
+
+    provider: str = "local"
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None  # the model named in /v1/models and used when a request names none
+    api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_concurrency: int = 64
+    max_messages: int = 2048
+    cors_origins: tuple[str, ...] = ()
+    preload: bool = True  # load the local model at start-up, not on the first request
