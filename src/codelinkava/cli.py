@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .errors import InvalidRequestError, ProviderError
-from .providers import PROVIDERS, AsyncGeneratorProvider, LocalModel, get_provider
+from .providers import PROVIDERS, AsyncGeneratorProvider, CodeLinkAva, LocalModel, get_provider
 
 __all__ = ["main"]
 
@@ -57,7 +57,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Serve the CodeLinkAva wire format (POST /api/chat) and OpenAI's "
         "(POST /v1/chat/completions, GET /v1/models), plus GET /health, in front of a provider.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     _add_provider_options(serve, default="local")
     serve.add_argument(
@@ -66,15 +68,38 @@ def _build_parser() -> argparse.ArgumentParser:
         help="require `Authorization: Bearer KEY` on every route but /health "
         "(default: $CODELINKAVA_API_KEY; none means open)",
     )
-    serve.add_argument("--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)")
-    serve.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024, help="largest request body (default 2 MiB)")
-    serve.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable; default: CORS off)")
-    serve.add_argument("--grace", type=float, default=30.0, help="seconds in-flight streams get on SIGTERM (default 30)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=2 * 1024 * 1024,
+        help="largest request body (default 2 MiB)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="allow this browser origin (repeatable; default: CORS off)",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds in-flight streams get on SIGTERM (default 30)",
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
 
-    providers = commands.add_parser("providers", help="list providers, their models and a live check")
+    providers = commands.add_parser(
+        "providers", help="list providers, their models and a live check"
+    )
     providers.add_argument("--no-check", action="store_true", help="skip the live check")
-    providers.add_argument("--timeout", type=float, default=5.0, help="seconds for each live check (default 5)")
+    providers.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds for each live check (default 5)"
+    )
     _add_endpoint_options(providers)
     return parser
 
@@ -84,9 +109,9 @@ def _add_provider_options(parser: argparse.ArgumentParser, default: str | None =
         "--provider",
         choices=sorted(PROVIDERS),
         default=default,
-        help="local (embedded SmolLM2), codelinkava (the seed's API), openai (any compatible server); "
-        "default: openai if --base-url or $OPENAI_BASE_URL is set, codelinkava if --api-url or "
-        "$CODELINKAVA_API_URL is, else local",
+        help="local (embedded SmolLM2), codelinkava (the seed's API), openai (any compatible "
+        "server); default: openai if --base-url or $OPENAI_BASE_URL is set, codelinkava if "
+        "--api-url or $CODELINKAVA_API_URL is, else local",
     )
     parser.add_argument("--model", help="model name (default: the provider's)")
     parser.add_argument("--model-path", help="local provider: any GGUF chat model file")
@@ -95,8 +120,14 @@ def _add_provider_options(parser: argparse.ArgumentParser, default: str | None =
 
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="codelinkava provider: full chat endpoint URL")
-    parser.add_argument("--base-url", help="openai provider: base URL, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--api-key-upstream", dest="upstream_key", help="openai provider: API key (default $OPENAI_API_KEY)")
+    parser.add_argument(
+        "--base-url", help="openai provider: base URL, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument(
+        "--api-key-upstream",
+        dest="upstream_key",
+        help="openai provider: API key (default $OPENAI_API_KEY)",
+    )
 
 
 def _choose_provider(args: argparse.Namespace) -> str:
@@ -124,7 +155,7 @@ def _provider_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
 
 
 class _Spinner:
-    """'loading the model...' on stderr while the first piece is awaited, if stderr is a terminal."""
+    """'loading the model...' on stderr while the model loads (animated on a terminal)."""
 
     def __init__(self, stream: TextIO, message: str) -> None:
         self._stream = stream
@@ -163,7 +194,10 @@ class _Spinner:
 
 
 async def _stream_answer(
-    provider: type[AsyncGeneratorProvider], model: str, messages: list[dict[str, str]], options: dict[str, Any]
+    provider: type[AsyncGeneratorProvider],
+    model: str,
+    messages: list[dict[str, str]],
+    options: dict[str, Any],
 ) -> str:
     """Print the answer as it streams; return it whole."""
     parts: list[str] = []
@@ -215,12 +249,18 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _conversation(
-    provider: type[AsyncGeneratorProvider], model: str, history: list[dict[str, str]], options: dict[str, Any]
+    provider: type[AsyncGeneratorProvider],
+    model: str,
+    history: list[dict[str, str]],
+    options: dict[str, Any],
 ) -> int:
     """The interactive loop. One event loop for the whole talk, so connections are reused."""
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"codelinkava chat ({provider.__name__}). Ctrl-C stops an answer, Ctrl-D quits.", file=sys.stderr)
+        print(
+            f"codelinkava chat ({provider.__name__}). Ctrl-C stops an answer, Ctrl-D quits.",
+            file=sys.stderr,
+        )
     with asyncio.Runner() as runner:
         while True:
             try:
@@ -289,16 +329,18 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check(provider: type[AsyncGeneratorProvider], options: dict[str, Any], timeout: float) -> str:
+async def _check(
+    provider: type[AsyncGeneratorProvider], options: dict[str, Any], limit: float
+) -> str:
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             agen = provider.create_async_generator(
                 provider.default_model or "",
                 [{"role": "user", "content": "Say OK."}],
                 **({"max_tokens": 1} if provider is not LocalModel else {"max_tokens": 4}),
                 **options,
-                **({"timeout": timeout, "max_retries": 0} if provider is not LocalModel else {}),
+                **({"timeout": limit, "max_retries": 0} if provider is not LocalModel else {}),
             )
             try:
                 async for _ in agen:
@@ -316,10 +358,13 @@ def _providers(args: argparse.Namespace) -> int:
         models = ", ".join(provider.models) or "(whatever the server serves)"
         if provider is LocalModel:
             where = "embedded (llama.cpp)"
-        elif provider.__name__ == "CodeLinkAva":
-            where = options.get("api_url") or os.environ.get("CODELINKAVA_API_URL") or provider.api_url  # type: ignore[attr-defined]
+        elif provider is CodeLinkAva:
+            env_url = os.environ.get("CODELINKAVA_API_URL")
+            where = options.get("api_url") or env_url or CodeLinkAva.api_url
         else:
-            where = options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or provider.url or ""
+            where = (
+                options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or provider.url or ""
+            )
         line = f"{name:<12} {provider.__name__:<17} models: {models:<28} {where}"
         if not args.no_check:
             line += "  " + asyncio.run(_check(provider, options, args.timeout))

@@ -137,11 +137,17 @@ class Engine:
         except ValueError as exc:  # llama-cpp-python's "Requested tokens exceed context window"
             job.deliver(InvalidRequestError(f"the conversation does not fit the model: {exc}"))
         except BaseException as exc:
-            job.deliver(exc if isinstance(exc, ProviderError) else ProviderError(f"generation failed: {exc}"))
+            job.deliver(
+                exc
+                if isinstance(exc, ProviderError)
+                else ProviderError(f"generation failed: {exc}")
+            )
         finally:
             job.done.set()
 
-    async def generate(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> AsyncIterator[str]:
+    async def generate(
+        self, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> AsyncIterator[str]:
         """Queue a job and yield its text pieces as the worker produces them."""
         await self.wait_loaded()
         loop = asyncio.get_running_loop()

@@ -36,14 +36,41 @@ DEFAULT_SAMPLING: dict[str, Any] = {
     "seed": 42,
 }
 _SAMPLING_KEYS = frozenset(
-    {"temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed", "repeat_penalty",
-     "presence_penalty", "frequency_penalty"}
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+    }
 )
 # Accepted for compatibility with OpenAI-style callers; they change nothing here.
 _IGNORED_KEYS = frozenset(
-    {"stream", "n", "user", "stream_options", "logit_bias", "response_format", "tools",
-     "tool_choice", "parallel_tool_calls", "metadata", "store", "proxy", "timeout",
-     "max_retries", "headers", "api_url", "base_url", "api_key"}
+    {
+        "stream",
+        "n",
+        "user",
+        "stream_options",
+        "logit_bias",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "metadata",
+        "store",
+        "proxy",
+        "timeout",
+        "max_retries",
+        "headers",
+        "api_url",
+        "base_url",
+        "api_key",
+    }
 )
 
 
@@ -62,7 +89,7 @@ def default_model_path() -> str:
 
 
 class LocalModel(AsyncGeneratorProvider):
-    """A GGUF chat model run in-process by llama.cpp; SmolLM2-135M-Instruct unless told otherwise."""
+    """A GGUF chat model run in-process by llama.cpp: SmolLM2-135M-Instruct by default."""
 
     url: ClassVar[str | None] = None
     working: ClassVar[bool] = True

@@ -152,7 +152,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         """The one model this gateway serves."""
         return {
             "object": "list",
-            "data": [{"id": served_model, "object": "model", "created": 0, "owned_by": "codelinkava"}],
+            "data": [
+                {"id": served_model, "object": "model", "created": 0, "owned_by": "codelinkava"}
+            ],
         }
 
     @app.get("/health")
@@ -187,5 +189,8 @@ def _overloaded() -> Any:
     from starlette.responses import Response
 
     return Response(
-        overloaded_body(), status_code=503, media_type="application/json", headers={"Retry-After": "1"}
+        overloaded_body(),
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": "1"},
     )

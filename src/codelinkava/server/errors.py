@@ -19,7 +19,7 @@ def error_body(message: str, type: str, code: str | None = None) -> bytes:
 
 
 def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]]:
-    """(HTTP status, error type, error code, extra headers) for a provider error before streaming."""
+    """(HTTP status, error type, code, extra headers) for a provider error before streaming."""
     if isinstance(exc, errors.InvalidRequestError):
         return 400, "invalid_request_error", "invalid_request", {}
     if isinstance(exc, errors.ModelNotFoundError):

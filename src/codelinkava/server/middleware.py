@@ -24,10 +24,18 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 async def send_error(
-    send: Send, status: int, message: str, type: str, code: str, headers: dict[str, str] | None = None
+    send: Send,
+    status: int,
+    message: str,
+    type: str,
+    code: str,
+    headers: dict[str, str] | None = None,
 ) -> None:
     body = error_body(message, type, code)
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     for name, value in (headers or {}).items():
         raw_headers.append((name.lower().encode(), value.encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

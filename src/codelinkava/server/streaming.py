@@ -52,26 +52,37 @@ class ChunkEncoder:
         self.model = model
         self.include_usage = include_usage
         head = _compact(
-            {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model}
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": model,
+            }
         )[:-1]
-        self._head = f"data: {head},\"choices\":[{{\"index\":0,\"delta\":".encode()
-        tail = ',"logprobs":null,"finish_reason":null}]' + (',"usage":null' if include_usage else "")
+        self._head = f'data: {head},"choices":[{{"index":0,"delta":'.encode()
+        tail = ',"logprobs":null,"finish_reason":null}]' + (
+            ',"usage":null' if include_usage else ""
+        )
         self._text_prefix = self._head + b'{"content":'
         self._text_suffix = ("}" + tail + "}\n\n").encode()
         self._tail = tail
 
     def role(self, first_text: str) -> bytes:
         """The first chunk: the role, with the first piece of text."""
-        return self._head + f'{{"role":"assistant","content":{_compact(first_text)}}}{self._tail}}}\n\n'.encode()
+        return (
+            self._head
+            + f'{{"role":"assistant","content":{_compact(first_text)}}}{self._tail}}}\n\n'.encode()
+        )
 
     def text(self, piece: str) -> bytes:
         return self._text_prefix + _compact(piece).encode() + self._text_suffix
 
     def finish(self, reason: str) -> bytes:
         usage = ',"usage":null' if self.include_usage else ""
-        return self._head + (
-            f'{{}},"logprobs":null,"finish_reason":{_compact(reason)}}}]{usage}}}\n\n'
-        ).encode()
+        return (
+            self._head
+            + (f'{{}},"logprobs":null,"finish_reason":{_compact(reason)}}}]{usage}}}\n\n').encode()
+        )
 
     def usage(self, usage: dict[str, Any]) -> bytes:
         chunk = {
@@ -97,7 +108,9 @@ def make_usage(info: StreamInfo, pieces: int, prompt_estimate: int) -> dict[str,
     else:
         usage = {"prompt_tokens": prompt_estimate, "completion_tokens": pieces}
     usage.setdefault("prompt_tokens", prompt_estimate)
-    usage["total_tokens"] = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+    usage["total_tokens"] = int(usage.get("prompt_tokens") or 0) + int(
+        usage.get("completion_tokens") or 0
+    )
     return usage
 
 
@@ -148,7 +161,7 @@ class _BaseResponse(Response):
         self.prompt_estimate = prompt_estimate
         self.on_close = on_close
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The provider reports finish_reason/usage into the context of the task
         # that iterates it, so the capture is opened here, around the iteration.
         with capture_stream_info() as info:
@@ -190,14 +203,24 @@ class EventStreamResponse(_BaseResponse):
             await self._send_provider_error(send, exc)
             return
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        await send({"type": "http.response.body", "body": encoder.role(first or ""), "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": encoder.role(first or ""), "more_body": True}
+        )
         count = 1 if first else 0
         try:
             async for piece in pieces:
                 count += 1
-                await send({"type": "http.response.body", "body": encoder.text(piece), "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": encoder.text(piece), "more_body": True}
+                )
         except errors.ProviderError as exc:
-            await send({"type": "http.response.body", "body": encoder.error(exc) + DONE, "more_body": False})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": encoder.error(exc) + DONE,
+                    "more_body": False,
+                }
+            )
             return
         tail = encoder.finish(info.finish_reason or "stop")
         if encoder.include_usage:
@@ -235,10 +258,15 @@ class CompletionResponse(_BaseResponse):
             },
             ensure_ascii=False,
         ).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
 def overloaded_body() -> bytes:
-    return error_body("the server is at its concurrency limit; retry shortly", "overloaded_error", "overloaded")
+    return error_body(
+        "the server is at its concurrency limit; retry shortly", "overloaded_error", "overloaded"
+    )

@@ -64,7 +64,14 @@ class _Sampling(BaseModel):
     def sampling(self) -> dict[str, Any]:
         """The set sampling fields, as provider keyword arguments."""
         out: dict[str, Any] = {}
-        for name in ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty"):
+        for name in (
+            "temperature",
+            "top_p",
+            "stop",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
