@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from . import _http
@@ -23,6 +23,7 @@ from .errors import (
     RateLimitError,
     ResponseStatusError,
     StreamError,
+    StreamTruncatedError,
     body_preview,
     make_status_error,
     parse_retry_after,
@@ -39,14 +40,16 @@ INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
 #: How much of an error body is read for the exception.
 ERROR_BODY_LIMIT = 64 * 1024
-_SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"\xef\xbb\xbf")
+_SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
+_BOM = b"\xef\xbb\xbf"
+_BLANK = b"\r\n \t"
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:
-    """Seconds to wait before retry number `attempt` (0-based): the server's word, else jittered backoff."""
+    """Seconds before retry `attempt` (0-based): the server's word, else jittered backoff."""
     if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
         return retry_after
-    base = min(INITIAL_BACKOFF * 2**attempt, MAX_BACKOFF)
+    base: float = min(INITIAL_BACKOFF * 2.0**attempt, MAX_BACKOFF)
     return base * (1 - 0.25 * random.random())
 
 
@@ -60,26 +63,38 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
 
 async def stream_chat(
     url: str, headers: Mapping[str, str], body: Mapping[str, Any], options: ClientOptions
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """POST `body` to `url` and yield the answer's text as it streams in."""
     payload = encode_body(body)
     loop = asyncio.get_running_loop()
     timeouts = options.timeouts
     total_deadline = None if timeouts.total is None else loop.time() + timeouts.total
-    response = await _send_with_retries(url, headers, payload, options, total_deadline)
+    response, first, first_deadline, first_phase = await _send_with_retries(
+        url, headers, payload, options, total_deadline
+    )
     try:
-        first_deadline = _deadline(loop, timeouts.first_chunk, total_deadline, "first_chunk")
-        first = await response.read_chunk(first_deadline[0], first_deadline[1])
         kind = response.content_type
-        if kind == "application/json" or (kind.endswith("+json") and "event-stream" not in kind):
-            text = await _read_json_answer(response, first, total_deadline)
-            if text:
-                yield text
-            return
-        if kind != "text/event-stream" and not first.lstrip(b"\r\n \t").startswith(_SSE_STARTS):
+        if kind == "text/event-stream":
+            # ...unless the body is JSON (an error, most often) under that label
+            sse = not _is_json(first)
+        else:
+            # The label may lie: sniff the first bytes (reading on while too few to tell).
+            while (sniffed := _looks_like_sse(first)) is None:
+                more = await response.read_chunk(first_deadline, first_phase)
+                if not more:
+                    break
+                first += more
+            sse = bool(sniffed)
+        if not sse:
+            if kind == "application/json" or kind.endswith("+json") or _is_json(first):
+                answer = await _read_json_answer(response, first, timeouts.idle, total_deadline)
+                if answer:
+                    yield answer
+                return
+            preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
             raise StreamError(
                 f"expected an event stream from {url} but got {kind or 'no content type'} "
-                f"(HTTP {response.status}): {body_preview(first[:2000].decode('utf-8', 'replace'))}"
+                f"(HTTP {response.status}): {body_preview(preview)}"
             )
         decoder = SSEDecoder()
         parser = ChatStreamParser()
@@ -106,6 +121,23 @@ async def stream_chat(
         response.close()
 
 
+def _looks_like_sse(first: bytes) -> bool | None:
+    """Whether a body starting with `first` is an event stream; None while too short to tell."""
+    head = first.removeprefix(_BOM).lstrip(_BLANK)
+    if not head or _BOM.startswith(first):
+        return None
+    for start in _SSE_STARTS:
+        if head.startswith(start):
+            return True
+        if start.startswith(head):
+            return None
+    return False
+
+
+def _is_json(first: bytes) -> bool:
+    return first[:64].removeprefix(_BOM).lstrip(_BLANK)[:1] == b"{"
+
+
 def _deadline(
     loop: asyncio.AbstractEventLoop, limit: float | None, total_deadline: float | None, phase: str
 ) -> tuple[float | None, str]:
@@ -119,18 +151,21 @@ def _deadline(
 
 
 async def _read_json_answer(
-    response: _http.Response, first: bytes, total_deadline: float | None
+    response: _http.Response, first: bytes, idle: float | None, total_deadline: float | None
 ) -> str:
+    loop = asyncio.get_running_loop()
     parts = [first]
     size = len(first)
     chunk = first
     while chunk:
-        chunk = await response.read_chunk(total_deadline, "total")
+        deadline, phase = _deadline(loop, idle, total_deadline, "idle")
+        chunk = await response.read_chunk(deadline, phase)
         parts.append(chunk)
         size += len(chunk)
         if size > 64 * 1024 * 1024:
             raise StreamError("the JSON answer is larger than 64 MiB")
-    text, finish_reason, usage = parse_completion(b"".join(parts).decode("utf-8", "replace"))
+    body = b"".join(parts).removeprefix(_BOM)
+    text, finish_reason, usage = parse_completion(body.decode("utf-8", "replace"))
     report_stream_info(finish_reason=finish_reason or "stop", usage=usage)
     return text
 
@@ -141,12 +176,18 @@ async def _send_with_retries(
     payload: bytes,
     options: ClientOptions,
     total_deadline: float | None,
-) -> _http.Response:
-    """One response with a 2xx status, retrying what is safe to retry before any text was seen."""
+) -> tuple[_http.Response, bytes, float | None, str]:
+    """A 2xx response, the first piece of its body, and the first-chunk deadline it met.
+
+    Retries what is safe to retry before any text was seen. The first-chunk
+    limit runs from sending the request, headers included.
+    """
     loop = asyncio.get_running_loop()
     attempt = 0
     while True:
-        deadline, phase = _deadline(loop, options.timeouts.first_chunk, total_deadline, "first_chunk")
+        deadline, phase = _deadline(
+            loop, options.timeouts.first_chunk, total_deadline, "first_chunk"
+        )
         error: ResponseStatusError | ProviderConnectionError | ProviderTimeoutError
         retry_after: float | None = None
         try:
@@ -161,20 +202,33 @@ async def _send_with_retries(
             error = exc
         else:
             if 200 <= response.status < 300:
-                return response
-            try:
-                text = await response.read_text(ERROR_BODY_LIMIT, deadline)
-            finally:
-                response.close()
-            error = make_status_error(response.status, text, response.headers, url=url)
-            if response.status not in RETRY_STATUSES:
-                raise error
-            if isinstance(error, RateLimitError):
-                retry_after = error.retry_after
+                try:
+                    return response, await response.read_chunk(deadline, phase), deadline, phase
+                except StreamTruncatedError as exc:
+                    # Lost before the body began: nothing was seen, so a retry is safe.
+                    response.close()
+                    cause = exc.__cause__
+                    error = ProviderConnectionError(
+                        f"the connection to {url} was lost before the answer began: "
+                        f"{type(cause).__name__}: {cause}"
+                    )
+                except BaseException:
+                    response.close()
+                    raise
             else:
-                retry_after = parse_retry_after(response.headers)
-            if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-                raise error
+                try:
+                    text = await response.read_text(ERROR_BODY_LIMIT, deadline)
+                finally:
+                    response.close()
+                error = make_status_error(response.status, text, response.headers, url=url)
+                if response.status not in RETRY_STATUSES:
+                    raise error
+                if isinstance(error, RateLimitError):
+                    retry_after = error.retry_after
+                else:
+                    retry_after = parse_retry_after(response.headers)
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                    raise error
         if attempt >= options.max_retries:
             raise error
         delay = backoff_delay(attempt, retry_after)

@@ -26,6 +26,7 @@ from .errors import (
     InvalidRequestError,
     ProviderConnectionError,
     ProviderTimeoutError,
+    ResponseStatusError,
     StreamTruncatedError,
 )
 
@@ -37,15 +38,22 @@ POOL_LIMIT = 1024
 _DRAIN_SECONDS = 0.25
 _DRAIN_BYTES = 64 * 1024
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_sessions: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]
+] = weakref.WeakKeyDictionary()
 
 
-async def _session_guard(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+async def _session_guard(
+    loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession
+) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # The entry's value holds the loop (the session does), so the weak key
+        # alone would never let the loop go: drop the entry ourselves.
+        entry = _sessions.get(loop)
+        if entry is not None and entry[0] is session:
+            del _sessions[loop]
         await session.close()
 
 
@@ -55,12 +63,14 @@ async def get_session() -> aiohttp.ClientSession:
     entry = _sessions.get(loop)
     if entry is not None and not entry[0].closed:
         return entry[0]
+    for other in [other for other in _sessions if other.is_closed()]:
+        del _sessions[other]  # closed without shutdown_asyncgens(): let it be collected
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=POOL_LIMIT, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),
         trust_env=False,
     )
-    guard = _session_guard(session)
+    guard = _session_guard(loop, session)
     await guard.__anext__()  # now registered with the loop's shutdown_asyncgens()
     _sessions[loop] = (session, guard)
     return session
@@ -122,10 +132,10 @@ class Response:
         self.bytes_read += len(data)
         return data
 
-    async def read_text(self, limit: int, deadline: float | None) -> str:
-        """Up to `limit` bytes of the body as text, for error messages."""
-        parts: list[bytes] = []
-        size = 0
+    async def read_text(self, limit: int, deadline: float | None, head: bytes = b"") -> str:
+        """Up to `limit` bytes of the body (after `head`, already read) as text, for errors."""
+        parts = [head]
+        size = len(head)
         try:
             while size < limit:
                 data = await self.read_chunk(deadline, "first_chunk")
@@ -135,7 +145,12 @@ class Response:
                 size += len(data)
         except (ProviderTimeoutError, StreamTruncatedError):
             pass  # an error body that stalls or breaks still tells what we have of it
-        return b"".join(parts)[:limit].decode(self._raw.get_encoding() or "utf-8", "replace")
+        # Not `ClientResponse.get_encoding()`: without a charset it wants the whole body read.
+        data = b"".join(parts)[:limit]
+        try:
+            return data.decode(self._raw.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            return data.decode("utf-8", "replace")
 
     async def finish(self) -> None:
         """Read the end of a finished stream so the connection goes back to the pool."""
@@ -184,14 +199,17 @@ async def open_response(
             raw = await session.post(
                 url, data=body, headers=headers, proxy=options.proxy, timeout=timeout
             )
-    except TimeoutError:
-        raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
-    except aiohttp.ServerTimeoutError as exc:  # aiohttp's own sock_connect limit
+    except aiohttp.ServerTimeoutError as exc:
+        # aiohttp's own sock_connect limit. It is also a TimeoutError, so it must be
+        # caught before the clause for our deadline below.
         raise ProviderTimeoutError(
-            f"could not connect to {_host(url)} within {options.timeouts.connect}s (connect timeout)",
+            f"could not connect to {_host(url)} within {options.timeouts.connect}s "
+            "(connect timeout)",
             phase="connect",
         ) from exc
-    except aiohttp.InvalidURL as exc:
+    except TimeoutError:
+        raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
         raise InvalidRequestError(f"invalid URL {url!r}: {exc}") from exc
     except aiohttp.ClientConnectorError as exc:
         raise ProviderConnectionError(f"cannot connect to {_host(url)}: {exc.os_error}") from exc
@@ -201,4 +219,14 @@ async def open_response(
         ) from exc
     except ValueError as exc:  # a header aiohttp refuses to send (a newline in it, say)
         raise InvalidRequestError(f"cannot send the request: {exc}") from exc
+    if raw.history and raw.method != "POST":
+        # aiohttp follows 301/302/303 by turning the POST into a bodiless GET: the
+        # conversation would be lost without a word. (307/308 keep the POST.)
+        moved = raw.history[0]
+        raw.close()
+        raise ResponseStatusError(
+            f"HTTP {moved.status} from {url}: moved to {moved.headers.get('Location', '?')!r}; "
+            "a POST redirected this way loses its body, so point the client at the new URL",
+            status=moved.status,
+        )
     return Response(raw, url)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import queue
 import sys
@@ -71,10 +72,8 @@ class _LoopThread:
             from . import _http
 
             future = asyncio.run_coroutine_threadsafe(_http.aclose_session(), loop)
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 future.result(timeout=5)
-            except Exception:  # noqa: BLE001 - best effort at exit
-                pass
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         if not thread.is_alive():

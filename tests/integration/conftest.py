@@ -20,6 +20,7 @@ def server() -> Iterator[ScriptedServer]:
         yield srv
     finally:
         srv.stop()
+    assert srv.errors == [], "the scripted server failed"
 
 
 @pytest.fixture

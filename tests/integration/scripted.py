@@ -48,6 +48,10 @@ class Close:
     """Close the connection cleanly (FIN) wherever the body is."""
 
 
+class _Dropped(Exception):
+    """The handler ended the connection itself; aiohttp must send nothing more."""
+
+
 Step = bytes | Sleep | Stall | Reset | Close
 
 _REASONS = {int(status): status.phrase for status in HTTPStatus}
@@ -236,10 +240,12 @@ class ScriptedServer:
         self.requests.append(recorded)
         try:
             return await self._answer(request, transport, recorded, self._next_reply(recorded))
+        except _Dropped:  # aiohttp takes a CancelledError as "client gone" and logs nothing
+            raise asyncio.CancelledError from None
         except OSError:  # the client went away while we wrote
             recorded.disconnected.set()
-            raise
-        except BaseException as exc:
+            raise asyncio.CancelledError from None
+        except Exception as exc:  # a bug in the script or in this server
             self.errors.append(exc)
             raise
         finally:
@@ -286,7 +292,7 @@ class ScriptedServer:
             transport.write(data)
 
         if not await self._steps(reply.before, 0.0, transport, recorded, raw_write):
-            raise ConnectionResetError("dropped before the response")
+            raise _Dropped
         if reply.raw:
             reason = _REASONS.get(reply.status, "Whatever")
             head = [f"HTTP/1.1 {reply.status} {reason}"]
@@ -296,11 +302,12 @@ class ScriptedServer:
             transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             if await self._steps(reply.body, reply.delay, transport, recorded, raw_write):
                 transport.close()
-            raise ConnectionResetError("raw reply written")  # aiohttp must not add its own
+            raise _Dropped  # the reply is written: aiohttp must not add its own
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         await response.prepare(request)
-        if await self._steps(reply.body, reply.delay, transport, recorded, response.write):
-            await response.write_eof()
+        if not await self._steps(reply.body, reply.delay, transport, recorded, response.write):
+            raise _Dropped
+        await response.write_eof()
         return response
 
 

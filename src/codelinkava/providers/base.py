@@ -40,7 +40,7 @@ class _ClassProperty:
 
 
 def _describe(cls: type[BaseProvider]) -> str:
-    """What `params` shows: `codelinkava.CodeLinkAva supports: (model: str, messages: Messages, ...)`."""
+    """What `params` shows: `codelinkava.CodeLinkAva supports: (model: str, ...)`."""
     parts = ["model: str", "messages: Messages", "stream: bool"]
     for name, annotation in cls.option_docs:
         parts.append(f"{name}: {annotation}")
@@ -110,7 +110,8 @@ class AsyncGeneratorProvider(BaseProvider):
     async def create_async(cls, model: str, messages: Messages, **kwargs: Any) -> str:
         """The whole answer, joined."""
         cls.check_working()
-        return "".join([piece async for piece in cls.create_async_generator(model, messages, **kwargs)])
+        stream = cls.create_async_generator(model, messages, **kwargs)
+        return "".join([piece async for piece in stream])
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 from ..config import split_options
@@ -70,9 +71,12 @@ class CodeLinkAva(AsyncGeneratorProvider):
         """
         api_url = kwargs.pop("api_url", None) or os.environ.get(API_URL_ENV) or cls.api_url
         options, extra = split_options(kwargs)
-        body = {"messages": validate_messages(messages), "temperature": 0.6, "stream": True, **extra}
+        messages = validate_messages(messages)
+        body = {"messages": messages, "temperature": 0.6, "stream": True, **extra}
         headers = {**cls.headers(), "Content-Type": "application/json", **options.headers}
         from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
 
-        async for text in stream_chat(api_url, headers, body, options):
-            yield text
+        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
+        async with aclosing(stream_chat(api_url, headers, body, options)) as stream:
+            async for text in stream:
+                yield text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 from ..config import split_options
@@ -58,11 +59,16 @@ class OpenAICompatible(AsyncGeneratorProvider):
         if not isinstance(model, str):
             raise InvalidRequestError(f"model must be a string, not {type(model).__name__}")
         body = {"model": model, "messages": validate_messages(messages), "stream": True, **extra}
-        headers = {"Accept": "text/event-stream, application/json", "Content-Type": "application/json"}
+        headers = {
+            "Accept": "text/event-stream, application/json",
+            "Content-Type": "application/json",
+        }
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         headers.update(options.headers)
         from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
 
-        async for text in stream_chat(url, headers, body, options):
-            yield text
+        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
+        async with aclosing(stream_chat(url, headers, body, options)) as stream:
+            async for text in stream:
+                yield text
