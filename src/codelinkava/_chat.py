@@ -141,10 +141,17 @@ def _is_json(first: bytes) -> bool:
 def _deadline(
     loop: asyncio.AbstractEventLoop, limit: float | None, total_deadline: float | None, phase: str
 ) -> tuple[float | None, str]:
-    """The earlier of `now + limit` and the total deadline, and which limit that is."""
+    """The earlier of `now + limit` and the total deadline, and which limit that is.
+
+    Raises once the total deadline has passed: a server that always has bytes
+    buffered never makes a read wait, so the check cannot be left to the timer.
+    """
+    now = loop.time()
+    if total_deadline is not None and total_deadline <= now:
+        raise ProviderTimeoutError("the answer took longer than the total timeout", phase="total")
     if limit is None:
         return total_deadline, "total"
-    deadline = loop.time() + limit
+    deadline = now + limit
     if total_deadline is not None and total_deadline <= deadline:
         return total_deadline, "total"
     return deadline, phase

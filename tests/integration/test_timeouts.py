@@ -144,3 +144,15 @@ async def test_connect_timeout_is_a_connect_phase_and_is_retried(
     assert exc.phase == "connect"
     assert attempts == 2
     assert time.monotonic() - start < 1.5
+
+
+async def test_total_timeout_cuts_a_server_that_never_pauses(server: ScriptedServer) -> None:
+    # 4,000 pieces 1 ms apart (bounded): data keeps arriving, so only the total limit can end it.
+    body = [event(chunk("x")) for _ in range(4000)] + [event("[DONE]")]
+    server.reply(Reply(body=body, delay=0.001))
+    out: list[str] = []
+    start = time.monotonic()
+    exc = await run(server.url(), out, timeout=Timeouts(idle=1, total=0.4))
+    assert exc.phase == "total"
+    assert 0 < len(out) < 4000
+    assert 0.4 <= time.monotonic() - start < 2.0
