@@ -121,7 +121,9 @@ async def seed(state: State, base: str) -> AsyncIterator[str]:
 async def codelinkava(state: State, base: str) -> AsyncIterator[str]:
     from codelinkava import CodeLinkAva
 
-    async for text in CodeLinkAva.create_async_generator(MODEL, MESSAGES, api_url=base + "/api/chat"):
+    async for text in CodeLinkAva.create_async_generator(
+        MODEL, MESSAGES, api_url=base + "/api/chat"
+    ):
         yield text
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import hashlib
 import json
@@ -88,10 +89,8 @@ def versions() -> dict[str, str]:
 
     out = {"python": sys.version.split()[0]}
     for dist in ("codelinkava", "aiohttp", "openai", "httpx", "pydantic", "litellm", "g4f"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -176,10 +175,7 @@ def _decode_costs(n: int, piece: int, repeat: int) -> dict[str, float]:
 
     events = render_events(n)
     body = b"".join(events)
-    if piece:
-        pieces = [body[i : i + piece] for i in range(0, len(body), piece)]
-    else:
-        pieces = events
+    pieces = [body[i : i + piece] for i in range(0, len(body), piece)] if piece else events
     payloads = [e[6:-2] for e in events[:-1]]
     loads = json.loads
     want = expected_text(n)
@@ -283,7 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     _raise_nofile_limit()
     try:
         if args.op == "concurrency":
-            answer = asyncio.run(_concurrency(args.client, args.base, args.n, args.c, args.warm_base))
+            answer = asyncio.run(
+                _concurrency(args.client, args.base, args.n, args.c, args.warm_base))
         else:
             answer = asyncio.run(_profile(args.client, args.base, args.n, args.repeat))
             answer["decode_fast"] = _decode_costs(args.decode_n, 65536, 5)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -185,10 +186,8 @@ async def serve(port: int, lifetime: float) -> None:
     # Stop when the parent closes our stdin (or dies), whichever comes first.
     threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)),
                      daemon=True).start()
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), lifetime)
-    except TimeoutError:
-        pass
     server.close()
 
 
