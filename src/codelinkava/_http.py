@@ -96,7 +96,18 @@ def _host(url: str) -> str:
 class Response:
     """A response whose body is read piece by piece under our time limits."""
 
-    __slots__ = ("_content", "_raw", "bytes_read", "headers", "status", "url")
+    __slots__ = (
+        "_content",
+        "_deadline",
+        "_expired",
+        "_raw",
+        "_timer",
+        "_waiter",
+        "bytes_read",
+        "headers",
+        "status",
+        "url",
+    )
 
     def __init__(self, raw: aiohttp.ClientResponse, url: str) -> None:
         self._raw = raw
@@ -105,6 +116,11 @@ class Response:
         self.headers: Mapping[str, str] = raw.headers
         self.url = url
         self.bytes_read = 0
+        # One lazily re-armed timer per response (see _wait_until).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiter: asyncio.Task[Any] | None = None
+        self._expired = False
 
     @property
     def content_type(self) -> str:
@@ -120,8 +136,7 @@ class Response:
                 if deadline is None:
                     data = await content.readany()
                 else:
-                    async with asyncio.timeout_at(deadline):
-                        data = await content.readany()
+                    data = await self._wait_until(deadline)
         except TimeoutError:
             raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
@@ -131,6 +146,49 @@ class Response:
             ) from exc
         self.bytes_read += len(data)
         return data
+
+    async def _wait_until(self, deadline: float) -> bytes:
+        """`readany()` that raises TimeoutError at `deadline`.
+
+        Why not `asyncio.timeout_at` per read: that pushes and cancels a timer on
+        the loop's heap for every piece, ~10 us per chunk of a paced stream
+        (bench/FINDINGS.md). Here one timer serves the whole response: it is armed
+        only when none is pending or the deadline moved earlier; when it fires
+        early (the deadline moved later) it re-arms once, and when the deadline
+        has passed it cancels the waiting task, which we turn into TimeoutError.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadline = deadline
+        self._waiter = task
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+        cancelling = task.cancelling()
+        try:
+            return await self._content.readany()
+        except asyncio.CancelledError:
+            if self._expired:
+                self._expired = False
+                if task.uncancel() <= cancelling:
+                    raise TimeoutError from None
+            raise
+        finally:
+            self._waiter = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        task = self._waiter
+        if task is None:
+            return  # nobody waits now; the next wait arms a new timer
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+            return
+        self._expired = True
+        task.cancel()
 
     async def read_text(self, limit: int, deadline: float | None, head: bytes = b"") -> str:
         """Up to `limit` bytes of the body (after `head`, already read) as text, for errors."""
@@ -170,6 +228,9 @@ class Response:
 
     def close(self) -> None:
         """Drop the connection at once (safe to call twice)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._raw.close()
 
 
