@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import __version__
+from .config import split_options
 from .errors import InvalidRequestError, ProviderError
 from .providers import PROVIDERS, AsyncGeneratorProvider, CodeLinkAva, LocalModel, get_provider
 
@@ -70,6 +71,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)"
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        help="codelinkava/openai providers: upstream connect / first-chunk / idle limit in seconds",
+    )
+    serve.add_argument(
+        "--max-retries",
+        type=int,
+        help="codelinkava/openai providers: retries before the first chunk (default 2)",
     )
     serve.add_argument(
         "--max-body-bytes",
@@ -303,6 +314,12 @@ def _serve(args: argparse.Namespace) -> int:
     name = _choose_provider(args)
     get_provider(name)
     options = _provider_options(args, name)
+    if name != "local":
+        if args.timeout is not None:
+            options["timeout"] = args.timeout
+        if args.max_retries is not None:
+            options["max_retries"] = args.max_retries
+        split_options({k: v for k, v in options.items() if k in ("timeout", "max_retries")})
     api_key = args.api_key or os.environ.get("CODELINKAVA_API_KEY") or None
     settings = GatewaySettings(
         provider=name,

@@ -8,6 +8,7 @@ file with `importlib.util.find_spec` and never import that package: its
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -169,5 +170,8 @@ class LocalModel(AsyncGeneratorProvider):
         ]
         params = cls.sampling(kwargs)
         engine = cls.engine(model_path)
-        async for piece in engine.generate(checked, params):
-            yield piece
+        # aclosing: when our consumer leaves, the engine's generator is closed now (and the
+        # worker told to stop), not whenever the garbage collector gets to it.
+        async with contextlib.aclosing(engine.generate(checked, params)) as pieces:
+            async for piece in pieces:
+                yield piece

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -90,11 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
-            problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-        message = "invalid request: " + "; ".join(problems)
+        message = _describe_invalid(request.headers.get("content-type", ""), exc.errors())
         return JSONResponse(error_payload(message, "invalid_request_error", "invalid_request"), 400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -183,6 +179,29 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key)
     return app
+
+
+def _describe_invalid(content_type: str, problems: Sequence[Any]) -> str:
+    """One message that says what is wrong with a request body."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    described = []
+    for err in problems[:5]:
+        loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "JSON decode error")
+            at = f" at character {loc[0]}" if loc else ""
+            return f"the body is not valid JSON: {reason}{at}"
+        if not loc and err.get("type") == "missing":
+            return "the body is empty: send a JSON object with a `messages` list"
+        if not loc and err.get("type") in ("model_attributes_type", "dict_type"):
+            if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+                return (
+                    "the body must be JSON sent with Content-Type: application/json "
+                    f"(got {media_type!r})"
+                )
+            return "the body must be a JSON object with a `messages` list"
+        described.append(f"{'.'.join(loc) or 'body'}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(described)
 
 
 def _overloaded() -> Any:

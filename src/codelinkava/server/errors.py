@@ -18,6 +18,11 @@ def error_body(message: str, type: str, code: str | None = None) -> bytes:
     return json.dumps(error_payload(message, type, code)).encode()
 
 
+#: Upstream statuses that blame the request, not the upstream, passed on as they are.
+#: (401/403 are not among them: they mean the gateway's own upstream key is wrong.)
+_CLIENT_FAULTS = frozenset({400, 404, 413, 422})
+
+
 def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]]:
     """(HTTP status, error type, code, extra headers) for a provider error before streaming."""
     if isinstance(exc, errors.InvalidRequestError):
@@ -34,6 +39,8 @@ def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]
     if isinstance(exc, errors.ProviderNotWorkingError):
         return 503, "upstream_error", "provider_not_working", {}
     if isinstance(exc, errors.ResponseStatusError):
+        if exc.status in _CLIENT_FAULTS:  # the request itself was refused: say so as it is
+            return exc.status, "invalid_request_error", f"upstream_status_{exc.status}", {}
         return 502, "upstream_error", f"upstream_status_{exc.status}", {}
     if isinstance(exc, errors.ProviderConnectionError):
         return 502, "upstream_error", "upstream_unreachable", {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,8 @@ from .errors import error_body, error_payload, status_for
 from .middleware import Receive, Scope, Send, send_error
 
 __all__ = ["ChunkEncoder", "CompletionResponse", "EventStreamResponse"]
+
+log = logging.getLogger("codelinkava.server")
 
 DONE = b"data: [DONE]\n\n"
 _SSE_HEADERS = [
@@ -99,6 +102,14 @@ class ChunkEncoder:
     def error(exc: errors.ProviderError) -> bytes:
         _status, kind, code, _headers = status_for(exc)
         return f"data: {_compact(error_payload(str(exc), kind, code))}\n\n".encode()
+
+
+def _provider_error(exc: Exception) -> errors.ProviderError:
+    """The error to tell the client: ours as it is, anything else as a logged internal error."""
+    if isinstance(exc, errors.ProviderError):
+        return exc
+    log.error("the provider failed unexpectedly", exc_info=exc)
+    return errors.ProviderError("internal error while generating the answer")
 
 
 def make_usage(info: StreamInfo, pieces: int, prompt_estimate: int) -> dict[str, Any]:
@@ -199,8 +210,8 @@ class EventStreamResponse(_BaseResponse):
         encoder = self.encoder
         try:
             first = await anext(pieces, None)
-        except errors.ProviderError as exc:
-            await self._send_provider_error(send, exc)
+        except Exception as exc:
+            await self._send_provider_error(send, _provider_error(exc))
             return
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         await send(
@@ -213,11 +224,13 @@ class EventStreamResponse(_BaseResponse):
                 await send(
                     {"type": "http.response.body", "body": encoder.text(piece), "more_body": True}
                 )
-        except errors.ProviderError as exc:
+        except Exception as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, errors.ProviderError):
+                raise  # from `send`: the client went away
             await send(
                 {
                     "type": "http.response.body",
-                    "body": encoder.error(exc) + DONE,
+                    "body": encoder.error(_provider_error(exc)) + DONE,
                     "more_body": False,
                 }
             )
@@ -236,8 +249,8 @@ class CompletionResponse(_BaseResponse):
         try:
             async for piece in pieces:
                 parts.append(piece)
-        except errors.ProviderError as exc:
-            await self._send_provider_error(send, exc)
+        except Exception as exc:
+            await self._send_provider_error(send, _provider_error(exc))
             return
         encoder = self.encoder
         body = json.dumps(
