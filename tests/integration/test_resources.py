@@ -152,10 +152,13 @@ def test_sessions_do_not_outlive_their_loops(server: ScriptedServer) -> None:
     async def once() -> str:
         return "".join([t async for t in stream(server)])
 
+    gc.collect()
+    # Loops alive before (the sync bridge's, if an earlier test used it) keep their session.
+    before = len(codelinkava._http._sessions)
     for _ in range(3):
         assert asyncio.run(once()) == "Hello, world"
     gc.collect()
-    assert len(codelinkava._http._sessions) == 0
+    assert len(codelinkava._http._sessions) == before
 
 
 def test_each_thread_loop_gets_its_own_session(server: ScriptedServer) -> None:
