@@ -11,6 +11,7 @@ each is imported on first use, so `import codelinkava` stays cheap.
 from __future__ import annotations
 
 from . import errors
+from ._version import __version__
 from .config import Timeouts
 from .providers import (
     PROVIDERS,
@@ -21,8 +22,6 @@ from .providers import (
     OpenAICompatible,
     get_provider,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PROVIDERS",

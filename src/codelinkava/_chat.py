@@ -243,3 +243,29 @@ async def _send_with_retries(
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+async def fetch_json(url: str, headers: Mapping[str, str], options: ClientOptions) -> Any:
+    """GET a small JSON document (a model list) under the first-chunk limit; no retries."""
+    loop = asyncio.get_running_loop()
+    limit = options.timeouts.first_chunk
+    deadline = None if limit is None else loop.time() + limit
+    response = await _http.open_response(
+        url,
+        headers=headers,
+        body=b"",
+        options=options,
+        deadline=deadline,
+        phase="first_chunk",
+        method="GET",
+    )
+    try:
+        text = await response.read_text(ERROR_BODY_LIMIT, deadline)
+    finally:
+        response.close()
+    if not 200 <= response.status < 300:
+        raise make_status_error(response.status, text, response.headers, url=url)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StreamError(f"{url} did not answer JSON: {body_preview(text)}") from None

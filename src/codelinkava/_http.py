@@ -251,14 +251,20 @@ async def open_response(
     options: ClientOptions,
     deadline: float | None,
     phase: str,
+    method: str = "POST",
 ) -> Response:
-    """Send one POST and return once the status and headers are in."""
+    """Send one request (a POST unless told) and return once the status and headers are in."""
     session = await get_session()
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeouts.connect)
     try:
         async with asyncio.timeout_at(deadline):
-            raw = await session.post(
-                url, data=body, headers=headers, proxy=options.proxy, timeout=timeout
+            raw = await session.request(
+                method,
+                url,
+                data=body or None,
+                headers=headers,
+                proxy=options.proxy,
+                timeout=timeout,
             )
     except aiohttp.ServerTimeoutError as exc:
         # aiohttp's own sock_connect limit. It is also a TimeoutError, so it must be
@@ -280,7 +286,7 @@ async def open_response(
         ) from exc
     except ValueError as exc:  # a header aiohttp refuses to send (a newline in it, say)
         raise InvalidRequestError(f"cannot send the request: {exc}") from exc
-    if raw.history and raw.method != "POST":
+    if raw.history and raw.method != method:
         # aiohttp follows 301/302/303 by turning the POST into a bodiless GET: the
         # conversation would be lost without a word. (307/308 keep the POST.)
         moved = raw.history[0]

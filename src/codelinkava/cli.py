@@ -20,7 +20,14 @@ from typing import Any, TextIO
 from . import __version__
 from .config import split_options
 from .errors import InvalidRequestError, ProviderError
-from .providers import PROVIDERS, AsyncGeneratorProvider, CodeLinkAva, LocalModel, get_provider
+from .providers import (
+    PROVIDERS,
+    AsyncGeneratorProvider,
+    CodeLinkAva,
+    LocalModel,
+    OpenAICompatible,
+    get_provider,
+)
 
 __all__ = ["main"]
 
@@ -242,7 +249,7 @@ def _chat(args: argparse.Namespace) -> int:
         options["max_tokens"] = args.max_tokens
     if args.timeout is not None and provider is not LocalModel:
         options["timeout"] = args.timeout
-    model = args.model or ("" if provider is LocalModel else provider.default_model or "")
+    model = args.model or _default_model(provider, options)
     history: list[dict[str, str]] = []
     if args.system:
         history.append({"role": "system", "content": args.system})
@@ -257,6 +264,29 @@ def _chat(args: argparse.Namespace) -> int:
         asyncio.run(_stream_answer(provider, model, history, options))
         return 0
     return _conversation(provider, model, history, options)
+
+
+def _default_model(provider: type[AsyncGeneratorProvider], options: dict[str, Any]) -> str:
+    """The model to ask for when --model is not given.
+
+    For an OpenAI-compatible server other than OpenAI's own, the first model it
+    lists (vLLM, llama.cpp, Ollama and our gateway each name theirs), so
+    `chat --base-url URL "..."` works without knowing the name.
+    """
+    if provider is LocalModel:
+        return ""
+    fallback = provider.default_model or ""
+    if provider is OpenAICompatible and (
+        options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+    ):
+        lookup = {k: v for k, v in options.items() if k in ("base_url", "api_key")}
+        try:
+            listed = asyncio.run(OpenAICompatible.list_models(**lookup, timeout=5, max_retries=0))
+        except ProviderError:
+            return fallback  # the chat request itself will say what is wrong
+        if listed:
+            return listed[0]
+    return fallback
 
 
 def _conversation(

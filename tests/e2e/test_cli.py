@@ -125,6 +125,13 @@ def test_chat_through_the_gateway_with_the_openai_provider(gateway: Gateway) -> 
     assert result.stdout.strip()
 
 
+def test_chat_through_the_gateway_without_model_uses_the_listed_one(gateway: Gateway) -> None:
+    # No --model: the CLI asks GET /v1/models and uses the first id, not gpt-3.5-turbo (a 404).
+    result = run("chat", "Say hi.", "--base-url", f"{gateway.url}/v1", "--max-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
 def test_chat_through_the_gateway_with_the_codelinkava_provider(gateway: Gateway) -> None:
     result = run("chat", "Say hi.", "--api-url", f"{gateway.url}/api/chat", "--max-tokens", "8")
     assert result.returncode == 0, result.stderr

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
+from .._version import __version__
 from ..config import split_options
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, StreamError
 from ..types import Messages, validate_messages
 from .base import AsyncGeneratorProvider
 
@@ -48,6 +49,34 @@ class OpenAICompatible(AsyncGeneratorProvider):
         return base.rstrip("/") + "/chat/completions"
 
     @classmethod
+    def _headers(cls, api_key: str | None, extra: Mapping[str, str]) -> dict[str, str]:
+        headers = {
+            "Accept": "text/event-stream, application/json",
+            "Content-Type": "application/json",
+            "User-Agent": f"codelinkava/{__version__}",
+        }
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        headers.update(extra)
+        return headers
+
+    @classmethod
+    async def list_models(cls, **kwargs: Any) -> list[str]:
+        """The model ids `GET {base_url}/models` lists (`base_url`, `api_key`, `timeout`, ...)."""
+        base = kwargs.pop("base_url", None) or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
+        options, _ = split_options(kwargs)
+        from .._chat import fetch_json
+
+        listing = await fetch_json(
+            base.rstrip("/") + "/models", cls._headers(api_key, options.headers), options
+        )
+        data = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(data, list):
+            raise StreamError(f"{base}/models did not answer a model list")
+        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+    @classmethod
     async def create_async_generator(
         cls, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncIterator[str]:
@@ -59,13 +88,7 @@ class OpenAICompatible(AsyncGeneratorProvider):
         if not isinstance(model, str):
             raise InvalidRequestError(f"model must be a string, not {type(model).__name__}")
         body = {"model": model, "messages": validate_messages(messages), "stream": True, **extra}
-        headers = {
-            "Accept": "text/event-stream, application/json",
-            "Content-Type": "application/json",
-        }
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        headers.update(options.headers)
+        headers = cls._headers(api_key, options.headers)
         from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
 
         # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
