@@ -145,6 +145,8 @@ class Engine:
                     job.deliver(content)
             finally:
                 stream.close()  # stops llama.cpp's generation loop at once
+            # The context now holds the prompt and every sampled token.
+            job.prompt_tokens = max(0, int(self._llm.n_tokens) - job.tokens)
             if job.stop.is_set():
                 self.stats.jobs_stopped += 1
             else:
@@ -185,7 +187,11 @@ class Engine:
 
                     report_stream_info(
                         finish_reason=job.finish_reason or "stop",
-                        usage=None,
+                        usage={
+                            "prompt_tokens": job.prompt_tokens,
+                            "completion_tokens": job.tokens,
+                            "total_tokens": job.prompt_tokens + job.tokens,
+                        },
                     )
                     return
                 if isinstance(item, BaseException):
