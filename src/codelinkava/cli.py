@@ -131,7 +131,10 @@ def _add_provider_options(parser: argparse.ArgumentParser, default: str | None =
         "server); default: openai if --base-url or $OPENAI_BASE_URL is set, codelinkava if "
         "--api-url or $CODELINKAVA_API_URL is, else local",
     )
-    parser.add_argument("--model", help="model name (default: the provider's)")
+    parser.add_argument(
+        "--model",
+        help="model name (default: the provider's; with --base-url, the server's first listed)",
+    )
     parser.add_argument("--model-path", help="local provider: any GGUF chat model file")
     _add_endpoint_options(parser)
 
