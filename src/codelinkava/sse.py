@@ -24,6 +24,8 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+#: The longest `retry` value taken (in digits, leading zeros aside): under int()'s lowest limit.
+_MAX_RETRY_DIGITS = 600
 
 
 class ServerSentEvent(NamedTuple):
@@ -184,7 +186,12 @@ class SSEDecoder:
             if b"\x00" not in value:
                 self._last_event_id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():  # bytes.isdigit(): ASCII digits only
-            self._retry = self.retry = int(value)
+            # NOTE: int() refuses strings over sys.get_int_max_str_digits() (4,300 by
+            # default, 640 at least) with ValueError; a reconnection time that long is
+            # meaningless, so it is ignored like any other invalid value.
+            digits = value.lstrip(b"0") or b"0"
+            if len(digits) <= _MAX_RETRY_DIGITS:
+                self._retry = self.retry = int(digits)
         # Any other field name is ignored, as the spec says.
 
     def _make_event(self) -> ServerSentEvent:

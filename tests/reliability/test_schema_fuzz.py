@@ -1,0 +1,92 @@
+"""The gateway fuzzed through its own OpenAPI schema (schemathesis), valid and invalid inputs.
+
+Each generated request goes to a live gateway in front of a fast scripted
+upstream. It must never answer 5xx (a 502/504 would mean our upstream broke,
+and it does not), every error must be in the documented shape
+`{"error": {"message", "type", "code"}}`, and every 200 must be a complete
+answer: a JSON `chat.completion`, or an event stream ending in `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from codelinkava.server import GatewaySettings, create_app
+from integration.live_gateway import LiveGateway, live_gateway
+from integration.scripted import Reply, ScriptedServer, sse
+
+from .conftest import gateway_settings
+from .support import assert_error_shape
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.generation import GenerationMode  # noqa: E402
+
+EXAMPLES = 150  # per operation and mode; 4 operations x 2 modes
+
+
+def _schema() -> Any:
+    app = create_app(
+        GatewaySettings(
+            provider="openai", provider_options={"base_url": "http://127.0.0.1:9/v1"}, api_key=None
+        )
+    )
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES
+    )
+    return schema
+
+
+schema = _schema()
+seen: dict[int, int] = {}  # status -> answers, for the report
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_statuses() -> Iterator[None]:
+    yield
+    print(f"\nschemathesis: {sum(seen.values())} requests, statuses {dict(sorted(seen.items()))}")
+
+
+@pytest.fixture(scope="module")
+def schema_gateway(upstream: ScriptedServer) -> Iterator[LiveGateway]:
+    upstream.reply(Reply(body=[sse("fuzzed", " answer", finish=True)]))
+    with live_gateway(gateway_settings(upstream.url("/v1"))) as running:
+        yield running
+
+
+def header(response: Any, name: str) -> str:
+    """A header of schemathesis's Response (its headers map names to lists of values)."""
+    for key, values in response.headers.items():
+        if key.lower() == name:
+            return str(values[0] if isinstance(values, list) else values)
+    return ""
+
+
+@schema.parametrize()
+def test_no_5xx_and_every_error_in_the_documented_shape(
+    case: Any, schema_gateway: LiveGateway, upstream: ScriptedServer
+) -> None:
+    upstream.reply(Reply(body=[sse("fuzzed", " answer", finish=True)]))
+    response = case.call(base_url=schema_gateway.url, timeout=10)
+    status = response.status_code
+    content_type = header(response, "content-type")
+    seen[status] = seen.get(status, 0) + 1
+    assert status < 500, (case.method, case.path, case.body, response.text[:500])
+    if status >= 400:
+        assert content_type.startswith("application/json"), response.text
+        assert_error_shape(response.json())
+    elif content_type.startswith("text/event-stream"):
+        events = [
+            line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")
+        ]
+        assert events[-1] == "[DONE]", response.text
+        for data in events[:-1]:
+            assert "error" not in json.loads(data), response.text
+    elif case.path in ("/v1/chat/completions", "/api/chat"):
+        body = response.json()
+        assert body["object"] == "chat.completion", body
+        assert body["choices"][0]["message"]["content"] == "fuzzed answer"
