@@ -43,6 +43,9 @@ ERROR_BODY_LIMIT = 64 * 1024
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = b"\r\n \t"
+#: Sniffing a body not labelled text/event-stream gives up after this many bytes of blank
+#: lines and decodes it as SSE: re-scanning a growing buffer would be quadratic.
+_SNIFF_LIMIT = 4096
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:
@@ -75,11 +78,14 @@ async def stream_chat(
     try:
         kind = response.content_type
         if kind == "text/event-stream":
-            # ...unless the body is JSON (an error, most often) under that label
-            sse = not _is_json(first)
+            # ...unless the body is JSON (an error, most often) or a page under that label
+            sse = not _is_json(first) and not _is_html(first)
         else:
             # The label may lie: sniff the first bytes (reading on while too few to tell).
             while (sniffed := _looks_like_sse(first)) is None:
+                if len(first) > _SNIFF_LIMIT:
+                    sniffed = True  # blank lines only: legal SSE, and the decoder is linear
+                    break
                 more = await response.read_chunk(first_deadline, first_phase)
                 if not more:
                     break
@@ -136,6 +142,10 @@ def _looks_like_sse(first: bytes) -> bool | None:
 
 def _is_json(first: bytes) -> bool:
     return first[:64].removeprefix(_BOM).lstrip(_BLANK)[:1] == b"{"
+
+
+def _is_html(first: bytes) -> bool:
+    return first[:64].removeprefix(_BOM).lstrip(_BLANK)[:1] == b"<"
 
 
 def _deadline(

@@ -155,6 +155,8 @@ def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]
     if content is not None and not isinstance(content, str):
         raise StreamError(f"message.content is not a string: {_quote(body)}")
     usage = value.get("usage")
-    return content or "", (str(finish) if finish else None), (
-        usage if isinstance(usage, dict) else None
+    return (
+        content or "",
+        (str(finish) if finish else None),
+        (usage if isinstance(usage, dict) else None),
     )

@@ -368,6 +368,13 @@ def _serve(args: argparse.Namespace) -> int:
         f"{', key required' if api_key else ''})",
         file=sys.stderr,
     )
+    http: Any = "auto"
+    try:
+        from .server.protocol import GuardedHttpToolsProtocol  # needs httptools
+
+        http = GuardedHttpToolsProtocol
+    except ImportError:
+        pass  # plain uvicorn: no head-size limit or read deadlines (README, "The gateway")
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -375,6 +382,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=args.grace,
         access_log=args.log_level == "debug",
+        http=http,
     )
     return 0
 

@@ -109,10 +109,10 @@ BEFORE = [
         id="upstream-503",
     ),
     pytest.param(
-        Reply(status=401, headers=JSON, body=[b'{"error": {"message": "bad key"}}']),
+        Reply(status=401, headers=JSON, body=[b'{"error": {"message": "bad key sk-12ab"}}']),
         502,
         "upstream_status_401",
-        "bad key",
+        "refused the gateway's credentials",
         id="upstream-401-is-not-the-clients-fault",
     ),
     pytest.param(
@@ -172,6 +172,10 @@ async def test_failure_before_the_first_chunk_is_an_http_error(
     if code is not None:
         assert error["code"] == code
     assert says in error["message"]
+    # The caller never learns where the upstream is, nor what it said about our key.
+    assert "127.0.0.1" not in error["message"]
+    assert f":{server.port}" not in error["message"]
+    assert "sk-12ab" not in error["message"]
     assert error["type"] in ("upstream_error", "invalid_request_error")
     await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
 

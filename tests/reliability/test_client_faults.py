@@ -203,11 +203,6 @@ async def test_stream_fault_raises_the_typed_error_in_time(
         assert isinstance(outcome.error, TimeoutError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an HTML page labelled text/event-stream is reported as a truncated stream "
-    "('the answer may be cut off'), not as a page that is not an event stream",
-)
 async def test_html_labelled_as_event_stream_is_named_as_such(upstream: ScriptedServer) -> None:
     upstream.reply(Reply(body=[HTML]))
     outcome = await run("codelinkava", base_of(upstream))

@@ -207,11 +207,6 @@ HEADER_FLOODS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: uvicorn's httptools protocol takes headers of any size and holds them: a "
-    "100 KiB or 64 MiB header gets a 200, and each costs its size in RSS (256 MiB -> +270 MiB)",
-)
 @pytest.mark.parametrize("case", list(HEADER_FLOODS))
 async def test_a_header_flood_is_refused_without_holding_it(served: Served, case: str) -> None:
     rss_before, _fds = proc_figures(served.process.pid)
@@ -310,11 +305,6 @@ SLOW_LORIS = {
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: uvicorn has no header or body timeout and the gateway adds none: a client "
-    "sending 1 byte a second (or nothing) holds a connection and a slot open for ever",
-)
 @pytest.mark.parametrize("case", list(SLOW_LORIS))
 def test_slow_loris_is_cut_off_within_a_bounded_time(served: Served, case: str) -> None:
     with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:

@@ -287,12 +287,6 @@ async def test_the_client_refuses_a_64_mib_event(upstream: ScriptedServer) -> No
                 pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _chat.stream_chat sniffs a body not labelled text/event-stream by re-scanning "
-    "everything read so far while it is only blank lines: quadratic time, memory unbounded "
-    "until the first-chunk timeout (measured 16 MiB: 1.6 s, 64 MiB: 17.7 s and 730 MiB RSS)",
-)
 async def test_blank_lines_under_a_wrong_label_are_not_quadratic(upstream: ScriptedServer) -> None:
     blank = b"\n" * 65536
     upstream.reply(

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 
 from codelinkava import errors
 
-__all__ = ["error_body", "error_payload", "status_for"]
+__all__ = ["error_body", "error_payload", "public_message", "status_for"]
+
+log = logging.getLogger("codelinkava.server")
+
+_URL = re.compile(r"\bhttps?://[^\s'\"]*[^\s'\":,;.)]")
+_HOST_PORT = re.compile(r"\b(to|from|at) \[?[A-Za-z0-9.\-:]+\]?:\d+\b")
 
 
 def error_payload(message: str, type: str, code: str | None = None) -> dict[str, Any]:
@@ -47,3 +54,23 @@ def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]
     if isinstance(exc, errors.StreamError):
         return 502, "upstream_error", "upstream_bad_stream", {}
     return 500, "server_error", "provider_error", {}
+
+
+def public_message(exc: errors.ProviderError) -> str:
+    """What a gateway caller is told: the upstream's reason, never its address or credentials.
+
+    The upstream URL, host and key are the operator's business; an upstream's
+    401 text may even quote part of the key. The full error is logged at DEBUG.
+    """
+    log.debug("provider error: %r", exc)
+    if isinstance(exc, errors.AuthenticationError):
+        return (
+            f"the upstream refused the gateway's credentials (HTTP {exc.status}); "
+            "ask the gateway's operator"
+        )
+    if isinstance(exc, errors.ProviderConnectionError):
+        return "the upstream could not be reached"
+    if isinstance(exc, errors.ProviderTimeoutError):
+        return f"the upstream did not answer in time ({exc.phase or 'timeout'})"
+    text = _URL.sub("the upstream", str(exc))
+    return _HOST_PORT.sub(r"\1 the upstream", text)

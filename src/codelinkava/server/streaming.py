@@ -27,7 +27,7 @@ from starlette.responses import Response
 from codelinkava import errors
 from codelinkava.providers.base import StreamInfo, capture_stream_info
 
-from .errors import error_body, error_payload, status_for
+from .errors import error_body, error_payload, public_message, status_for
 from .middleware import Receive, Scope, Send, send_error
 
 __all__ = ["ChunkEncoder", "CompletionResponse", "EventStreamResponse"]
@@ -101,7 +101,7 @@ class ChunkEncoder:
     @staticmethod
     def error(exc: errors.ProviderError) -> bytes:
         _status, kind, code, _headers = status_for(exc)
-        return f"data: {_compact(error_payload(str(exc), kind, code))}\n\n".encode()
+        return f"data: {_compact(error_payload(public_message(exc), kind, code))}\n\n".encode()
 
 
 def _provider_error(exc: Exception) -> errors.ProviderError:
@@ -200,7 +200,7 @@ class _BaseResponse(Response):
     @staticmethod
     async def _send_provider_error(send: Send, exc: errors.ProviderError) -> None:
         status, kind, code, headers = status_for(exc)
-        await send_error(send, status, str(exc), kind, code, headers)
+        await send_error(send, status, public_message(exc), kind, code, headers)
 
 
 class EventStreamResponse(_BaseResponse):
