@@ -96,8 +96,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's words for a body json.loads could not take but that raised no
+            # JSONDecodeError: bytes that are not UTF-8, or nesting past the recursion limit.
+            message = "the body is not valid JSON: it is not UTF-8 text, or it is nested too deeply"
+            code = "invalid_json"
         return JSONResponse(
-            error_payload(str(exc.detail), "invalid_request_error", code),
+            error_payload(message, "invalid_request_error", code),
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
