@@ -348,3 +348,16 @@ async def test_the_cors_flag_of_codelinkava_serve(upstream: ScriptedServer, log_
         off.stop()
     assert on_answer.headers.get("access-control-allow-origin") == "https://app.example"
     assert "access-control-allow-origin" not in off_answer.headers
+
+
+async def test_a_refused_key_still_carries_cors_headers(upstream: ScriptedServer) -> None:
+    # Otherwise a browser reports a CORS failure and the page never learns it was a 401.
+    settings = gateway_settings(
+        upstream.url("/v1"), cors_origins=("https://app.example",), api_key="k" * 32
+    )
+    before = len(upstream.requests)
+    with live_gateway(settings) as gateway:
+        refused = await call(gateway.url, headers={"Origin": "https://app.example"})
+    assert refused.status == 401
+    assert refused.headers["access-control-allow-origin"] == "https://app.example"
+    assert len(upstream.requests) == before

@@ -172,6 +172,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "time": time.time(),
         }
 
+    # The last added runs first: CORS outermost, so a browser sees even a 401 or 413
+    # with its CORS headers (and not as a CORS failure); then the key; then the size.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -181,9 +186,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type"],
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
     return app
 
 
