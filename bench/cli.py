@@ -20,10 +20,12 @@ from bench.common import ROOT, Config, fmt, machine, table
 
 __all__ = ["SECTIONS", "main"]
 
-#: name -> module; a gateway section is added here beside them.
+#: name -> module
 SECTIONS = {
     "client": "bench.client_bench",
     "import": "bench.import_bench",
+    "gateway": "bench.gateway_bench",
+    "local": "bench.local_model",  # the embedded model through the gateway vs llama.cpp direct
 }
 
 
@@ -133,10 +135,16 @@ def _targets(records: dict[str, Any]) -> str:
         if row and row["status"] == "ok":
             rows.append(["`import codelinkava` < 100 ms", f"{fmt(row['wall_ms'], 1)} ms", "100 ms",
                          "", "met" if row["wall_ms"] < imports["target_ms"] else "**missed**"])
+    for name, record in records.items():  # sections with targets of their own
+        module = importlib.import_module(SECTIONS[name])
+        if hasattr(module, "targets"):
+            rows += module.targets(record["data"])
     if not rows:
         return ""
     note = ("The floor's own ratio to the same peer is shown for context: where even the floor "
             "misses a limit, the cost is in the transport and the event loop that every "
             "aiohttp client shares, not in parsing.")
-    return "## Targets\n\n" + table(["target", "measured (codelinkava CodeLinkAva)", "limit",
+    note += (" Gateway rows: measured for `codelinkava serve`; the floor's column gives the "
+             "thin relay's figure.")
+    return "## Targets\n\n" + table(["target", "measured (codelinkava)", "limit",
                                      "the floor's ratio", "status"], rows) + "\n\n" + note + "\n"

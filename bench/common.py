@@ -53,12 +53,15 @@ class Config:
 
 
 class Worker:
-    """A `python -m bench.runner serve` process: send a JSON command, wait for its answer."""
+    """A `python -m bench.runner serve` process (or `args`, a worker speaking the same
+    JSON-lines protocol): send a JSON command, wait for its answer."""
 
-    def __init__(self, python: str, log_path: Path) -> None:
+    def __init__(
+        self, python: str, log_path: Path, args: Sequence[str] = ("-m", "bench.runner", "serve")
+    ) -> None:
         self._log = open(log_path, "a")  # noqa: SIM115 -- closed in close()
         self.proc = subprocess.Popen(
-            [python, "-m", "bench.runner", "serve"], cwd=ROOT, env=runner_env(),
+            [python, *args], cwd=ROOT, env=runner_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
         )
         self._answers: queue.Queue[str] = queue.Queue()

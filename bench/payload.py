@@ -10,7 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["expected_sha", "expected_text", "render_events", "tokens"]
+__all__ = [
+    "NONCE_SLOT",
+    "expected_sha",
+    "expected_text",
+    "render_events",
+    "tagged_events",
+    "tagged_tokens",
+    "tokens",
+]
 
 # Mostly English word pieces, a few multi-byte ones (é, Cyrillic, CJK, emoji)
 # so every client also decodes UTF-8. The first token has no leading space:
@@ -54,8 +62,33 @@ def _chunk(delta: dict[str, str], finish: str | None) -> bytes:
 
 def render_events(n: int) -> list[bytes]:
     """The SSE events as sent: a role chunk, N content chunks, a finish chunk, [DONE]."""
+    return _render(tokens(n))
+
+
+# A stream that belongs to one request (the gateway section's cross-talk check):
+# every NONCE_EVERY-th piece, from the second on, is " #" + the request's 8-hex-digit
+# nonce. The source server renders it once with NONCE_SLOT and fills in each
+# request's nonce with one `bytes.replace` (same length, so the framing holds).
+NONCE_SLOT = b"@@@@@@@@"
+NONCE_EVERY = 8
+
+
+def tagged_tokens(n: int, nonce: str) -> list[str]:
+    """tokens(n) with the request's nonce as every NONCE_EVERY-th piece."""
+    out = tokens(n)
+    for i in range(1, n, NONCE_EVERY):
+        out[i] = f" #{nonce}"
+    return out
+
+
+def tagged_events(n: int) -> list[bytes]:
+    """render_events for tagged_tokens, with NONCE_SLOT where the nonce goes."""
+    return _render(tagged_tokens(n, NONCE_SLOT.decode()))
+
+
+def _render(pieces: list[str]) -> list[bytes]:
     events = [_chunk({"role": "assistant", "content": ""}, None)]
-    events += [_chunk({"content": t}, None) for t in tokens(n)]
+    events += [_chunk({"content": t}, None) for t in pieces]
     events.append(_chunk({}, "stop"))
     framed = [b"data: " + e + b"\n\n" for e in events]
     framed.append(b"data: [DONE]\n\n")

@@ -13,12 +13,12 @@ from matplotlib.ticker import NullFormatter
 
 from bench.common import percentile
 
-__all__ = ["client_figures", "import_figure"]
+__all__ = ["client_figures", "gateway_figure", "import_figure"]
 
 _OURS = ("codelinkava", "codelinkava_openai")
 _COLORS = {"raw": "#bbbbbb", "floor": "#777777", "seed": "#a0522d", "codelinkava": "#1f77b4",
            "codelinkava_openai": "#4fa3e0", "openai": "#2ca02c", "litellm": "#d62728",
-           "g4f": "#9467bd"}
+           "g4f": "#9467bd", "direct": "#bbbbbb", "relay": "#777777"}
 
 
 def _bars(ax: Any, data: dict[str, Any], stats: dict[str, dict[str, float]], key: str,
@@ -109,3 +109,41 @@ def import_figure(rows: list[dict[str, Any]], out: Path) -> str:
     fig.savefig(out / "import_time.png", dpi=110)
     plt.close(fig)
     return "import_time.png"
+
+
+def gateway_figure(data: dict[str, Any], st: dict[str, dict[str, dict[str, Any]]],
+                   out: Path) -> str | None:
+    """Per mode (rows): first chunk p50, chunks/s against direct, gateway CPU per chunk."""
+    if not st:
+        return None
+    modes = [m for m in ("paced", "fast") if any(c["mode"] == m for c in data["cells"])]
+    fig, axes = plt.subplots(len(modes), 3, figsize=(15, 4.2 * len(modes)),
+                             constrained_layout=True, squeeze=False)
+    for row, mode in zip(axes, modes, strict=True):
+        cells = [c for c in data["cells"] if c["mode"] == mode]
+        for name, label in data["labels"].items():
+            pts = [(c["c"], st[f"{mode}/{c['c']}"].get(name)) for c in cells]
+            pts = [(c, f) for c, f in pts if f]
+            if not pts:
+                continue
+            xs = [c for c, _ in pts]
+            style = {"color": _COLORS.get(name, "#444"), "marker": "o", "label": label,
+                     "lw": 2.5 if name == "codelinkava" else 1.2}
+            row[0].plot(xs, [f["ttfc_p50"] for _, f in pts], **style)
+            row[1].plot(xs, [f["rate_ratio"] or float("nan") for _, f in pts], **style)
+            if name != "direct":
+                row[2].plot(xs, [f["cpu_us"] or float("nan") for _, f in pts], **style)
+        row[1].axhline(0.95, color="#1f77b4", ls="--", lw=1)
+        row[2].axhline(20, color="#1f77b4", ls="--", lw=1)
+        titles = (f"{mode}: first chunk p50, ms", f"{mode}: chunks/s ÷ direct (dashed: 0.95)",
+                  f"{mode}: gateway CPU µs per relayed chunk (dashed: 20)")
+        for ax, title in zip(row, titles, strict=True):
+            ax.set_xscale("log")
+            ax.set_xlabel("simultaneous streams")
+            ax.set_title(title, fontsize=10)
+        row[0].set_yscale("log")
+        row[2].set_yscale("log")
+        row[0].legend(fontsize=7)
+    fig.savefig(out / "gateway.png", dpi=110)
+    plt.close(fig)
+    return "gateway.png"

@@ -14,6 +14,12 @@ goes out as fast as the socket takes it. Otherwise each event is written
 `delay_us` microseconds after the previous one (the paced mode).
 `GET .../v1/models` answers a model list (gpt4free asks for it).
 
+Echo mode, for the gateway section (whose gateways have one upstream URL
+each): a path starting `/echo/` takes n and delay from the request body, which
+must contain `nonce XXXXXXXX n N delay_us D` (the text of a user message, say),
+and streams `payload.tagged_events(N)` with that request's nonce filled in, so
+each answer can be checked to belong to its own request.
+
 A hand-written asyncio protocol rather than a web framework: the server must
 cost far less per chunk than the cheapest client it feeds.
 """
@@ -25,12 +31,13 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 from functools import lru_cache
 
-from bench.payload import render_events
+from bench.payload import NONCE_SLOT, render_events, tagged_events
 
 __all__ = ["MAX_CHUNKS", "SourceServer"]
 
@@ -61,6 +68,15 @@ def _framed(n: int) -> tuple[bytes, ...]:
 @lru_cache(maxsize=16)
 def _fast_body(n: int) -> bytes:
     return _HEAD + b"".join(_framed(n)) + b"0\r\n\r\n"
+
+
+@lru_cache(maxsize=16)
+def _tagged(n: int) -> tuple[tuple[bytes, ...], bytes]:
+    framed = tuple(_frame(e) for e in tagged_events(n))
+    return framed, _HEAD + b"".join(framed) + b"0\r\n\r\n"
+
+
+_ECHO = re.compile(rb"nonce ([0-9a-f]{8}) n (\d+) delay_us (\d+)")
 
 
 def _simple(status: str, body: bytes, kind: bytes = b"application/json") -> bytes:
@@ -127,18 +143,21 @@ class _Connection(asyncio.Protocol):
                 done = rest.find(b"0\r\n\r\n")  # the bench's bodies are small JSON
                 if done < 0:
                     return
-                rest = rest[done + 5 :]
+                body, rest = rest[:done], rest[done + 5 :]
             else:
                 length = int(headers.get("content-length", "0") or 0)
                 if len(rest) < length:
                     return
-                rest = rest[length:]
+                body, rest = rest[:length], rest[length:]
             self.buf = rest
-            self._respond(method, path, headers.get("connection", "").lower() == "close")
+            self._respond(method, path, headers.get("connection", "").lower() == "close", body)
 
-    def _respond(self, method: str, path: str, close: bool) -> None:
+    def _respond(self, method: str, path: str, close: bool, body: bytes) -> None:
         transport = self.transport
         assert transport is not None
+        if method == "POST" and path.startswith("/echo/"):
+            self._echo(body, close)
+            return
         route = _route(path) if method == "POST" else None
         if route is None:
             if method == "GET" and path.split("?")[0].endswith("/models"):
@@ -157,6 +176,26 @@ class _Connection(asyncio.Protocol):
         self.busy = True
         transport.write(_HEAD)
         self._paced(iter(_framed(n)), delay_us / 1e6, close)
+
+    def _echo(self, body: bytes, close: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        match = _ECHO.search(body)
+        if match is None:
+            transport.write(_simple("400 Bad Request", b'{"error":{"message":"no nonce"}}'))
+            if close:
+                transport.close()
+            return
+        nonce, n, delay_us = match[1], min(int(match[2]), MAX_CHUNKS), int(match[3])
+        framed, whole = _tagged(n)
+        if delay_us == 0:
+            transport.write(whole.replace(NONCE_SLOT, nonce))
+            if close:
+                transport.close()
+            return
+        self.busy = True
+        transport.write(_HEAD)
+        self._paced((e.replace(NONCE_SLOT, nonce) for e in framed), delay_us / 1e6, close)
 
     def _paced(self, events: object, delay: float, close: bool) -> None:
         self.pending = None
