@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import InvalidRequestError
 from .base import AsyncGeneratorProvider, BaseProvider
 from .codelinkava import CodeLinkAva
+from .http import ChatRequest, HTTPChatProvider
 from .local import LocalModel
 from .openai import OpenAICompatible
 
@@ -12,7 +13,9 @@ __all__ = [
     "PROVIDERS",
     "AsyncGeneratorProvider",
     "BaseProvider",
+    "ChatRequest",
     "CodeLinkAva",
+    "HTTPChatProvider",
     "LocalModel",
     "OpenAICompatible",
     "get_provider",

@@ -96,6 +96,24 @@ class AsyncGeneratorProvider(BaseProvider):
         """Yield the answer's text as it arrives. Subclasses write it as `async def ... yield`."""
 
     @classmethod
+    async def create_async_batches(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncIterator[list[str]]:
+        """The answer as lists of pieces that arrived together; relays write one list per send.
+
+        The default gives each piece its own list; HTTP providers group the
+        pieces of one network read.
+        """
+        agen = cls.create_async_generator(model, messages, **kwargs)
+        try:
+            async for piece in agen:
+                yield [piece]
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    @classmethod
     def create_completion(
         cls, model: str, messages: Messages, stream: bool = True, **kwargs: Any
     ) -> Iterator[str]:

@@ -8,20 +8,18 @@ decoding are the shared core's (`codelinkava._chat`).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any, ClassVar
 
 from ..config import split_options
 from ..types import Messages, validate_messages
-from .base import AsyncGeneratorProvider
+from .http import ChatRequest, HTTPChatProvider
 
 __all__ = ["CodeLinkAva"]
 
 API_URL_ENV = "CODELINKAVA_API_URL"
 
 
-class CodeLinkAva(AsyncGeneratorProvider):
+class CodeLinkAva(HTTPChatProvider):
     """CodeLinkAva's GPT-3.5 Turbo chat API, or any server speaking its wire format (`api_url=`)."""
 
     url: ClassVar[str] = "https://ava-ai-ef611.web.app"
@@ -60,23 +58,20 @@ class CodeLinkAva(AsyncGeneratorProvider):
         }
 
     @classmethod
-    async def create_async_generator(
-        cls, model: str, messages: Messages, **kwargs: Any
-    ) -> AsyncIterator[str]:
-        """POST the conversation and yield the answer as it streams in.
+    def build_request(cls, model: str, messages: Messages, kwargs: dict[str, Any]) -> ChatRequest:
+        """The seed's request. Like the seed, no `model` is sent: the API served one model.
 
-        Like the seed, no `model` is sent: the API served one model. Keyword
-        arguments go into the body (overriding `temperature` 0.6 and
-        `stream` true) except the library's own options.
+        Keyword arguments go into the body (overriding `temperature` 0.6 and
+        `stream` true), except the library's own options.
         """
+        kwargs = dict(kwargs)
         api_url = kwargs.pop("api_url", None) or os.environ.get(API_URL_ENV) or cls.api_url
         options, extra = split_options(kwargs)
-        messages = validate_messages(messages)
-        body = {"messages": messages, "temperature": 0.6, "stream": True, **extra}
+        body = {
+            "messages": validate_messages(messages),
+            "temperature": 0.6,
+            "stream": True,
+            **extra,
+        }
         headers = {**cls.headers(), "Content-Type": "application/json", **options.headers}
-        from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
-
-        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
-        async with aclosing(stream_chat(api_url, headers, body, options)) as stream:
-            async for text in stream:
-                yield text
+        return ChatRequest(api_url, headers, body, options)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._version import __version__
 from ..config import split_options
 from ..errors import InvalidRequestError, StreamError
 from ..types import Messages, validate_messages
-from .base import AsyncGeneratorProvider
+from .http import ChatRequest, HTTPChatProvider
 
 __all__ = ["OpenAICompatible"]
 
@@ -20,7 +19,7 @@ API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAICompatible(AsyncGeneratorProvider):
+class OpenAICompatible(HTTPChatProvider):
     """OpenAI's API or any server that speaks it: vLLM, llama.cpp, Ollama, `codelinkava serve`."""
 
     url: ClassVar[str] = DEFAULT_BASE_URL
@@ -77,10 +76,9 @@ class OpenAICompatible(AsyncGeneratorProvider):
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     @classmethod
-    async def create_async_generator(
-        cls, model: str, messages: Messages, **kwargs: Any
-    ) -> AsyncIterator[str]:
-        """Stream `{base_url}/chat/completions`; `stream=False` reads one JSON answer instead."""
+    def build_request(cls, model: str, messages: Messages, kwargs: dict[str, Any]) -> ChatRequest:
+        """`{base_url}/chat/completions` with `model`; `stream=False` gets one JSON answer."""
+        kwargs = dict(kwargs)
         url = cls.endpoint(kwargs.pop("base_url", None))
         api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
         options, extra = split_options(kwargs)
@@ -88,10 +86,4 @@ class OpenAICompatible(AsyncGeneratorProvider):
         if not isinstance(model, str):
             raise InvalidRequestError(f"model must be a string, not {type(model).__name__}")
         body = {"model": model, "messages": validate_messages(messages), "stream": True, **extra}
-        headers = cls._headers(api_key, options.headers)
-        from .._chat import stream_chat  # imported on first use: keeps `import codelinkava` light
-
-        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
-        async with aclosing(stream_chat(url, headers, body, options)) as stream:
-            async for text in stream:
-                yield text
+        return ChatRequest(url, cls._headers(api_key, options.headers), body, options)

@@ -129,9 +129,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         model = body.model or served_model
         options = {**settings.provider_options, **body.sampling()}
 
-        def start() -> AsyncIterator[str]:
+        def start() -> AsyncIterator[list[str]]:
             upstream_model = model if provider is not LocalModel else (body.model or "")
-            return provider.create_async_generator(upstream_model, messages, **options)
+            return provider.create_async_batches(upstream_model, messages, **options)
 
         prompt_estimate = sum(len(str(m.get("content") or "")) for m in messages) // 4
         encoder = ChunkEncoder(model, include_usage=include_usage)

@@ -159,7 +159,7 @@ class _BaseResponse(Response):
 
     def __init__(
         self,
-        start: Callable[[], AsyncIterator[str]],
+        start: Callable[[], AsyncIterator[list[str]]],
         encoder: ChunkEncoder,
         *,
         prompt_estimate: int,
@@ -176,10 +176,10 @@ class _BaseResponse(Response):
         # The provider reports finish_reason/usage into the context of the task
         # that iterates it, so the capture is opened here, around the iteration.
         with capture_stream_info() as info:
-            pieces = self.start()
+            batches = self.start()
             watch = _DisconnectWatch(receive)
             try:
-                await self._respond(pieces, info, send)
+                await self._respond(batches, info, send)
             except asyncio.CancelledError:
                 if not watch.absorb():
                     raise
@@ -188,13 +188,15 @@ class _BaseResponse(Response):
             finally:
                 watch.stop()
                 try:
-                    aclose = getattr(pieces, "aclose", None)
+                    aclose = getattr(batches, "aclose", None)
                     if aclose is not None:
                         await aclose()
                 finally:
                     self.on_close()
 
-    async def _respond(self, pieces: AsyncIterator[str], info: StreamInfo, send: Send) -> None:
+    async def _respond(
+        self, batches: AsyncIterator[list[str]], info: StreamInfo, send: Send
+    ) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -206,24 +208,29 @@ class _BaseResponse(Response):
 class EventStreamResponse(_BaseResponse):
     """`stream: true`: role chunk, text chunks, finish chunk, usage chunk if asked, [DONE]."""
 
-    async def _respond(self, pieces: AsyncIterator[str], info: StreamInfo, send: Send) -> None:
+    async def _respond(
+        self, batches: AsyncIterator[list[str]], info: StreamInfo, send: Send
+    ) -> None:
+        # One ASGI send per batch (the pieces of one upstream read): on a fast upstream
+        # this halved the gateway's CPU per chunk; a paced one gives one piece a batch.
         encoder = self.encoder
+        text = encoder.text
         try:
-            first = await anext(pieces, None)
+            first = await anext(batches, None) or [""]
         except Exception as exc:
             await self._send_provider_error(send, _provider_error(exc))
             return
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        await send(
-            {"type": "http.response.body", "body": encoder.role(first or ""), "more_body": True}
-        )
-        count = 1 if first else 0
+        body = encoder.role(first[0])
+        if len(first) > 1:
+            body += b"".join([text(piece) for piece in first[1:]])
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        count = len(first) if first[0] else 0
         try:
-            async for piece in pieces:
-                count += 1
-                await send(
-                    {"type": "http.response.body", "body": encoder.text(piece), "more_body": True}
-                )
+            async for batch in batches:
+                count += len(batch)
+                body = text(batch[0]) if len(batch) == 1 else b"".join([text(p) for p in batch])
+                await send({"type": "http.response.body", "body": body, "more_body": True})
         except Exception as exc:
             if isinstance(exc, OSError) and not isinstance(exc, errors.ProviderError):
                 raise  # from `send`: the client went away
@@ -244,11 +251,13 @@ class EventStreamResponse(_BaseResponse):
 class CompletionResponse(_BaseResponse):
     """`stream: false`: one `chat.completion` JSON object."""
 
-    async def _respond(self, pieces: AsyncIterator[str], info: StreamInfo, send: Send) -> None:
+    async def _respond(
+        self, batches: AsyncIterator[list[str]], info: StreamInfo, send: Send
+    ) -> None:
         parts: list[str] = []
         try:
-            async for piece in pieces:
-                parts.append(piece)
+            async for batch in batches:
+                parts.extend(batch)
         except Exception as exc:
             await self._send_provider_error(send, _provider_error(exc))
             return
