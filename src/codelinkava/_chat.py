@@ -43,6 +43,9 @@ ERROR_BODY_LIMIT = 64 * 1024
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = b"\r\n \t"
+#: The most pieces handed over at once: enough to make a relay's sends cheap, few
+#: enough that the first text of a large read is not held back by parsing the rest.
+_MAX_BATCH = 32
 #: Sniffing a body not labelled text/event-stream gives up after this many bytes of blank
 #: lines and decodes it as SSE: re-scanning a growing buffer would be quadratic.
 _SNIFF_LIMIT = 4096
@@ -119,6 +122,11 @@ async def stream_chat(
                     text = parser.feed(event)
                     if text is not None:
                         batch.append(text)
+                        if len(batch) == _MAX_BATCH:
+                            # A big read (a fast upstream's backlog) still reaches the
+                            # caller promptly: its first text need not wait for the last.
+                            yield batch
+                            batch = []
                     elif parser.done:
                         break
             except StreamError:

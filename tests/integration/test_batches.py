@@ -51,3 +51,12 @@ async def test_the_joined_text_is_the_same_as_piece_by_piece(server: ScriptedSer
             p async for p in CodeLinkAva.create_async_generator("m", MESSAGES, api_url=server.url())
         ]
     assert [p for b in batches for p in b] == pieces == ["x", "y"]
+
+
+async def test_a_large_read_is_handed_over_in_bounded_batches(server: ScriptedServer) -> None:
+    # 100 pieces in one write: the first text must not wait for the hundredth to be parsed.
+    burst = b"".join(event(chunk(str(i))) for i in range(100)) + event("[DONE]")
+    server.reply(Reply(body=[burst]))
+    batches = await collect(server)
+    assert [len(b) for b in batches] == [32, 32, 32, 4]
+    assert [p for b in batches for p in b] == [str(i) for i in range(100)]
