@@ -14,13 +14,13 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from . import _http
+from ._stream_info import report_stream_info
 from .chunks import ChatStreamParser, parse_completion
 from .config import ClientOptions
 from .errors import (
     InvalidRequestError,
     ProviderConnectionError,
     ProviderTimeoutError,
-    RateLimitError,
     ResponseStatusError,
     StreamError,
     StreamTruncatedError,
@@ -28,7 +28,6 @@ from .errors import (
     make_status_error,
     parse_retry_after,
 )
-from .providers.base import report_stream_info
 from .sse import SSEDecoder
 
 __all__ = ["RETRY_STATUSES", "backoff_delay", "stream_chat"]
@@ -264,10 +263,7 @@ async def _send_with_retries(
                 error = make_status_error(response.status, text, response.headers, url=url)
                 if response.status not in RETRY_STATUSES:
                     raise error
-                if isinstance(error, RateLimitError):
-                    retry_after = error.retry_after
-                else:
-                    retry_after = parse_retry_after(response.headers)
+                retry_after = parse_retry_after(response.headers)
                 if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                     raise error
         if attempt >= options.max_retries:

@@ -183,7 +183,7 @@ class Engine:
             while True:
                 item = await pieces.get()
                 if item is _END:
-                    from .base import report_stream_info
+                    from .._stream_info import report_stream_info
 
                     report_stream_info(
                         finish_reason=job.finish_reason or "stop",

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._stream_info import StreamInfo, capture_stream_info, report_stream_info
 from .._sync import iterate_sync
 from ..errors import ProviderNotWorkingError
 from ..types import Messages
@@ -130,39 +128,3 @@ class AsyncGeneratorProvider(BaseProvider):
         cls.check_working()
         stream = cls.create_async_generator(model, messages, **kwargs)
         return "".join([piece async for piece in stream])
-
-
-@dataclass
-class StreamInfo:
-    """How an answer ended, for callers that need more than its text (the gateway)."""
-
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-
-
-_stream_info: ContextVar[StreamInfo | None] = ContextVar("codelinkava_stream_info", default=None)
-
-
-@contextmanager
-def capture_stream_info() -> Iterator[StreamInfo]:
-    """Collect the finish_reason and usage of the streams iterated inside the block.
-
-    Providers yield only text (the contract), so this side channel carries the
-    rest: an async generator runs in its consumer's context and fills in the
-    object the consumer set up.
-    """
-    info = StreamInfo()
-    token = _stream_info.set(info)
-    try:
-        yield info
-    finally:
-        _stream_info.reset(token)
-
-
-def report_stream_info(*, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
-    """Called by a provider when its stream ends; a no-op unless someone is capturing."""
-    info = _stream_info.get()
-    if info is not None:
-        info.finish_reason = finish_reason
-        if usage is not None:
-            info.usage = usage

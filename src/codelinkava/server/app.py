@@ -27,7 +27,7 @@ from codelinkava import AsyncGeneratorProvider, LocalModel, get_provider
 from .errors import error_payload
 from .middleware import AuthMiddleware, BodyLimitMiddleware
 from .settings import GatewaySettings
-from .streaming import ChunkEncoder, CompletionResponse, EventStreamResponse, overloaded_body
+from .streaming import ChunkEncoder, CompletionResponse, EventStreamResponse
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest
 
 __all__ = ["create_app"]
@@ -212,12 +212,9 @@ def _describe_invalid(content_type: str, problems: Sequence[Any]) -> str:
     return "invalid request: " + "; ".join(described)
 
 
-def _overloaded() -> Any:
-    from starlette.responses import Response
-
-    return Response(
-        overloaded_body(),
-        status_code=503,
-        media_type="application/json",
-        headers={"Retry-After": "1"},
+def _overloaded() -> JSONResponse:
+    """At the concurrency limit: refuse at once, with a hint when to come back."""
+    message = "the server is at its concurrency limit; retry shortly"
+    return JSONResponse(
+        error_payload(message, "overloaded_error", "overloaded"), 503, headers={"Retry-After": "1"}
     )

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from codelinkava import errors
 from codelinkava.providers.base import StreamInfo, capture_stream_info
 
-from .errors import error_body, error_payload, public_message, status_for
+from .errors import error_payload, public_message, status_for
 from .middleware import Receive, Scope, Send, send_error
 
 __all__ = ["ChunkEncoder", "CompletionResponse", "EventStreamResponse"]
@@ -286,9 +286,3 @@ class CompletionResponse(_BaseResponse):
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def overloaded_body() -> bytes:
-    return error_body(
-        "the server is at its concurrency limit; retry shortly", "overloaded_error", "overloaded"
-    )
