@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors
 from ._version import __version__
+from .chunk import AnswerBuilder, ChatChunk, ToolCall, ToolCallDelta
 from .config import Timeouts
 from .providers import (
     PROVIDERS,
@@ -22,15 +23,21 @@ from .providers import (
     OpenAICompatible,
     get_provider,
 )
+from .retry import RetryPolicy
 
 __all__ = [
     "PROVIDERS",
+    "AnswerBuilder",
     "AsyncGeneratorProvider",
     "BaseProvider",
+    "ChatChunk",
     "CodeLinkAva",
     "LocalModel",
     "OpenAICompatible",
+    "RetryPolicy",
     "Timeouts",
+    "ToolCall",
+    "ToolCallDelta",
     "__version__",
     "errors",
     "get_provider",

@@ -1,21 +1,21 @@
-"""The streaming core every HTTP provider shares: send with retries, decode, yield text.
+"""The streaming core every HTTP provider shares: send with retries, decode, yield batches.
 
-Layers, each with one concern: `stream_chat` (read the body, decode it, check
-its end) -> `_send_with_retries` (backoff, Retry-After) -> `_http.open_response`
-(one attempt on the wire). Providers only say where to send what.
+Layers, each with one concern: `stream_chunks` / `stream_texts` (read the body,
+hand it to the request's wire format, check its end) -> `_send_with_retries`
+(the request's `RetryPolicy`) -> the request's `Transport` (one attempt on the
+wire). Providers only build the `ChatRequest`; the core names no format and no
+transport of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
-from . import _http
 from ._stream_info import report_stream_info
-from .chunks import ChatStreamParser, parse_completion
+from .chunk import ChatChunk
 from .config import ClientOptions
 from .errors import (
     InvalidRequestError,
@@ -26,36 +26,26 @@ from .errors import (
     StreamTruncatedError,
     body_preview,
     make_status_error,
-    parse_retry_after,
 )
-from .sse import SSEDecoder
+from .formats.base import StreamDecoder
+from .request import ChatRequest
+from .transport import Response, Transport, TransportRequest, default_transport
 
-__all__ = ["RETRY_STATUSES", "backoff_delay", "stream_chat"]
+__all__ = ["fetch_json", "stream_chunks", "stream_texts"]
 
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-#: The longest Retry-After we honour; a server asking for more gets its error raised at once.
-MAX_RETRY_AFTER = 60.0
-INITIAL_BACKOFF = 0.5
-MAX_BACKOFF = 8.0
+T = TypeVar("T")
+
 #: How much of an error body is read for the exception.
 ERROR_BODY_LIMIT = 64 * 1024
-_SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
+#: The largest whole (non-streamed) answer read.
+WHOLE_ANSWER_LIMIT = 64 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-_BLANK = b"\r\n \t"
 #: The most pieces handed over at once: enough to make a relay's sends cheap, few
 #: enough that the first text of a large read is not held back by parsing the rest.
 _MAX_BATCH = 32
-#: Sniffing a body not labelled text/event-stream gives up after this many bytes of blank
-#: lines and decodes it as SSE: re-scanning a growing buffer would be quadratic.
+#: A body not labelled as a stream is classified after at most this many bytes:
+#: re-scanning a growing buffer would be quadratic.
 _SNIFF_LIMIT = 4096
-
-
-def backoff_delay(attempt: int, retry_after: float | None) -> float:
-    """Seconds before retry `attempt` (0-based): the server's word, else jittered backoff."""
-    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
-        return retry_after
-    base: float = min(INITIAL_BACKOFF * 2.0**attempt, MAX_BACKOFF)
-    return base * (1 - 0.25 * random.random())
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -66,109 +56,111 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
         raise InvalidRequestError(f"the request body is not JSON-serialisable: {exc}") from None
 
 
-async def stream_chat(
-    url: str, headers: Mapping[str, str], body: Mapping[str, Any], options: ClientOptions
-) -> AsyncGenerator[list[str], None]:
-    """POST `body` to `url` and yield the answer's text as it streams in.
+def stream_texts(request: ChatRequest) -> AsyncGenerator[list[str], None]:
+    """POST the request; yield the answer's text, a list per network read (never empty)."""
+    return _stream(request, _text_view, _whole_text)
 
-    Yields lists: the pieces decoded from one network read, together. A client
+
+def stream_chunks(request: ChatRequest) -> AsyncGenerator[list[ChatChunk], None]:
+    """POST the request; yield the answer's typed chunks, a list per network read."""
+    return _stream(request, _chunk_view, _whole_chunk)
+
+
+def _text_view(decoder: StreamDecoder) -> Callable[[bytes], Iterator[str]]:
+    return decoder.texts
+
+
+def _chunk_view(decoder: StreamDecoder) -> Callable[[bytes], Iterator[ChatChunk]]:
+    return decoder.chunks
+
+
+def _whole_text(chunk: ChatChunk) -> list[str]:
+    return [chunk.content] if chunk.content else []
+
+
+def _whole_chunk(chunk: ChatChunk) -> list[ChatChunk]:
+    return [chunk]
+
+
+async def _stream(
+    request: ChatRequest,
+    view: Callable[[StreamDecoder], Callable[[bytes], Iterator[T]]],
+    whole: Callable[[ChatChunk], list[T]],
+) -> AsyncGenerator[list[T], None]:
+    """The decode loop shared by both views.
+
+    Yields lists: the items decoded from one network read, together. A client
     yields them one by one; a relay (the gateway) writes each list with one
     send, which halved its CPU per chunk on fast upstreams (bench/FINDINGS.md).
-    Never an empty list.
     """
-    payload = encode_body(body)
+    payload = encode_body(request.body)
+    options = request.options
     loop = asyncio.get_running_loop()
     timeouts = options.timeouts
     total_deadline = None if timeouts.total is None else loop.time() + timeouts.total
     response, first, first_deadline, first_phase = await _send_with_retries(
-        url, headers, payload, options, total_deadline
+        request, payload, total_deadline
     )
+    wire = request.wire
     try:
         kind = response.content_type
-        if kind == "text/event-stream":
-            # ...unless the body is JSON (an error, most often) or a page under that label
-            sse = not _is_json(first) and not _is_html(first)
-        else:
-            # The label may lie: sniff the first bytes (reading on while too few to tell).
-            while (sniffed := _looks_like_sse(first)) is None:
-                if len(first) > _SNIFF_LIMIT:
-                    sniffed = True  # blank lines only: legal SSE, and the decoder is linear
-                    break
-                more = await response.read_chunk(first_deadline, first_phase)
-                if not more:
-                    break
-                first += more
-            sse = bool(sniffed)
-        if not sse:
-            if kind == "application/json" or kind.endswith("+json") or _is_json(first):
-                answer = await _read_json_answer(response, first, timeouts.idle, total_deadline)
-                if answer:
-                    yield [answer]
-                return
+        # The label may lie: let the format look at the first bytes, reading on while
+        # too few to tell (a blank-line keep-alive, a split BOM).
+        while (body_kind := wire.classify(kind, first, final=False)) is None:
+            if len(first) > _SNIFF_LIMIT:
+                body_kind = wire.classify(kind, first, final=True) or "other"
+                break
+            more = await response.read_chunk(first_deadline, first_phase)
+            if not more:
+                body_kind = "other"  # the body ended before it said what it is
+                break
+            first += more
+        if body_kind == "whole":
+            chunk = await _read_whole(request, response, first, total_deadline)
+            report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
+            items = whole(chunk)
+            if items:
+                yield items
+            return
+        if body_kind != "stream":
             preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
             raise StreamError(
-                f"expected an event stream from {url} but got {kind or 'no content type'} "
-                f"(HTTP {response.status}): {body_preview(preview)}"
+                f"expected {wire.name} from {request.url} but got "
+                f"{kind or 'no content type'} (HTTP {response.status}): {body_preview(preview)}"
             )
-        decoder = SSEDecoder()
-        parser = ChatStreamParser()
+        decoder = wire.decoder()
+        decode = view(decoder)
         idle = timeouts.idle
-        chunk = first
-        while chunk:
-            batch: list[str] = []
+        chunk_bytes = first
+        while chunk_bytes:
+            batch: list[T] = []
             try:
-                for event in decoder.feed(chunk):
-                    text = parser.feed(event)
-                    if text is not None:
-                        batch.append(text)
-                        if len(batch) == _MAX_BATCH:
-                            # A big read (a fast upstream's backlog) still reaches the
-                            # caller promptly: its first text need not wait for the last.
-                            yield batch
-                            batch = []
-                    elif parser.done:
-                        break
+                for item in decode(chunk_bytes):
+                    batch.append(item)
+                    if len(batch) == _MAX_BATCH:
+                        # A big read (a fast upstream's backlog) still reaches the
+                        # caller promptly: its first item need not wait for the last.
+                        yield batch
+                        batch = []
             except StreamError:
                 if batch:  # what arrived before the error still reaches the caller, in order
                     yield batch
                 raise
             if batch:
                 yield batch
-            if parser.done:
-                report_stream_info(finish_reason=parser.finish_reason, usage=parser.usage)
+            if decoder.done:
+                report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
                 await response.finish()
                 return
             if idle is None and total_deadline is None:
-                chunk = await response.read_chunk(None, "idle")
+                chunk_bytes = await response.read_chunk(None, "idle")
             else:
                 deadline, phase = _deadline(loop, idle, total_deadline, "idle")
-                chunk = await response.read_chunk(deadline, phase)
+                chunk_bytes = await response.read_chunk(deadline, phase)
         decoder.close()
-        parser.check_end(decoder.discarded)
-        report_stream_info(finish_reason=parser.finish_reason, usage=parser.usage)
+        report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
     finally:
         response.close()
-
-
-def _looks_like_sse(first: bytes) -> bool | None:
-    """Whether a body starting with `first` is an event stream; None while too short to tell."""
-    head = first.removeprefix(_BOM).lstrip(_BLANK)
-    if not head or _BOM.startswith(first):
-        return None
-    for start in _SSE_STARTS:
-        if head.startswith(start):
-            return True
-        if start.startswith(head):
-            return None
-    return False
-
-
-def _is_json(first: bytes) -> bool:
-    return first[:64].removeprefix(_BOM).lstrip(_BLANK)[:1] == b"{"
-
-
-def _is_html(first: bytes) -> bool:
-    return first[:64].removeprefix(_BOM).lstrip(_BLANK)[:1] == b"<"
 
 
 def _deadline(
@@ -190,10 +182,12 @@ def _deadline(
     return deadline, phase
 
 
-async def _read_json_answer(
-    response: _http.Response, first: bytes, idle: float | None, total_deadline: float | None
-) -> str:
+async def _read_whole(
+    request: ChatRequest, response: Response, first: bytes, total_deadline: float | None
+) -> ChatChunk:
+    """Read a whole (non-streamed) answer, bounded in size, and parse it."""
     loop = asyncio.get_running_loop()
+    idle = request.options.timeouts.idle
     parts = [first]
     size = len(first)
     chunk = first
@@ -202,27 +196,24 @@ async def _read_json_answer(
         chunk = await response.read_chunk(deadline, phase)
         parts.append(chunk)
         size += len(chunk)
-        if size > 64 * 1024 * 1024:
+        if size > WHOLE_ANSWER_LIMIT:
             raise StreamError("the JSON answer is larger than 64 MiB")
-    body = b"".join(parts).removeprefix(_BOM)
-    text, finish_reason, usage = parse_completion(body.decode("utf-8", "replace"))
-    report_stream_info(finish_reason=finish_reason or "stop", usage=usage)
-    return text
+    return request.wire.parse_whole(b"".join(parts))
 
 
 async def _send_with_retries(
-    url: str,
-    headers: Mapping[str, str],
-    payload: bytes,
-    options: ClientOptions,
-    total_deadline: float | None,
-) -> tuple[_http.Response, bytes, float | None, str]:
+    request: ChatRequest, payload: bytes, total_deadline: float | None
+) -> tuple[Response, bytes, float | None, str]:
     """A 2xx response, the first piece of its body, and the first-chunk deadline it met.
 
-    Retries what is safe to retry before any text was seen. The first-chunk
-    limit runs from sending the request, headers included.
+    Retries what the policy allows, only before any text was seen. The
+    first-chunk limit runs from sending the request, headers included.
     """
     loop = asyncio.get_running_loop()
+    options = request.options
+    policy = options.retry
+    transport = options.transport or default_transport()
+    wire_request = _wire_request(request.method, request.url, request.headers, payload, options)
     attempt = 0
     while True:
         deadline, phase = _deadline(
@@ -231,13 +222,13 @@ async def _send_with_retries(
         error: ResponseStatusError | ProviderConnectionError | ProviderTimeoutError
         retry_after: float | None = None
         try:
-            response = await _http.open_response(
-                url, headers=headers, body=payload, options=options, deadline=deadline, phase=phase
-            )
+            response = await transport.open(wire_request, deadline, phase)
         except ProviderConnectionError as exc:
+            if not policy.retry_connection_errors:
+                raise
             error = exc
         except ProviderTimeoutError as exc:
-            if exc.phase != "connect":
+            if exc.phase != "connect" or not policy.retry_connection_errors:
                 raise
             error = exc
         else:
@@ -247,9 +238,9 @@ async def _send_with_retries(
                 except StreamTruncatedError as exc:
                     # Lost before the body began: nothing was seen, so a retry is safe.
                     response.close()
-                    cause = exc.__cause__
+                    cause = exc.__cause__ or exc
                     error = ProviderConnectionError(
-                        f"the connection to {url} was lost before the answer began: "
+                        f"the connection to {request.url} was lost before the answer began: "
                         f"{type(cause).__name__}: {cause}"
                     )
                 except BaseException:
@@ -260,19 +251,34 @@ async def _send_with_retries(
                     text = await response.read_text(ERROR_BODY_LIMIT, deadline)
                 finally:
                     response.close()
-                error = make_status_error(response.status, text, response.headers, url=url)
-                if response.status not in RETRY_STATUSES:
+                error = make_status_error(
+                    response.status, text, response.headers, url=request.url
+                )
+                if not policy.retries_status(response.status):
                     raise error
-                retry_after = parse_retry_after(response.headers)
-                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                retry_after, allowed = policy.server_wait(response.headers)
+                if not allowed:
                     raise error
-        if attempt >= options.max_retries:
+        if attempt >= policy.max_retries:
             raise error
-        delay = backoff_delay(attempt, retry_after)
+        delay = policy.delay(attempt, retry_after)
         if total_deadline is not None and loop.time() + delay >= total_deadline:
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+def _wire_request(
+    method: str, url: str, headers: Mapping[str, str], body: bytes, options: ClientOptions
+) -> TransportRequest:
+    return TransportRequest(
+        method=method,
+        url=url,
+        headers=headers,
+        body=body,
+        proxy=options.proxy,
+        connect_timeout=options.timeouts.connect,
+    )
 
 
 async def fetch_json(url: str, headers: Mapping[str, str], options: ClientOptions) -> Any:
@@ -280,14 +286,9 @@ async def fetch_json(url: str, headers: Mapping[str, str], options: ClientOption
     loop = asyncio.get_running_loop()
     limit = options.timeouts.first_chunk
     deadline = None if limit is None else loop.time() + limit
-    response = await _http.open_response(
-        url,
-        headers=headers,
-        body=b"",
-        options=options,
-        deadline=deadline,
-        phase="first_chunk",
-        method="GET",
+    transport: Transport = options.transport or default_transport()
+    response = await transport.open(
+        _wire_request("GET", url, headers, b"", options), deadline, "first_chunk"
     )
     try:
         text = await response.read_text(ERROR_BODY_LIMIT, deadline)

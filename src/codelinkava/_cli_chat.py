@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import threading
 from typing import Any, TextIO
 
 from .errors import InvalidRequestError, ProviderError
-from .providers import AsyncGeneratorProvider, LocalModel, OpenAICompatible, get_provider
+from .providers import AsyncGeneratorProvider, get_provider
 
 __all__ = ["run_chat"]
 
@@ -62,16 +61,13 @@ async def _stream_answer(
 ) -> str:
     """Print the answer as it streams; return it whole."""
     parts: list[str] = []
-    spinner: _Spinner | None = None
-    if provider is LocalModel:
-        engine = LocalModel.engine(options.get("model_path"))
-        if not engine.loaded:
-            spinner = _Spinner(sys.stderr, "loading the local model (SmolLM2-135M)...")
-            spinner.start()
-            try:
-                await engine.wait_loaded()
-            finally:
-                spinner.stop()
+    if not provider.is_warm(options):
+        spinner = _Spinner(sys.stderr, provider.warm_up_message or "getting ready...")
+        spinner.start()
+        try:
+            await provider.warm_up(options)
+        finally:
+            spinner.stop()
     async for piece in provider.create_async_generator(model, messages, **options):
         parts.append(piece)
         sys.stdout.write(piece)
@@ -89,9 +85,9 @@ def run_chat(args: argparse.Namespace, name: str, options: dict[str, Any]) -> in
         options["temperature"] = args.temperature
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
-    if args.timeout is not None and provider is not LocalModel:
+    if args.timeout is not None and provider.uses_network:
         options["timeout"] = args.timeout
-    model = args.model or _default_model(provider, options)
+    model = args.model or asyncio.run(provider.pick_model(options))
     history: list[dict[str, str]] = []
     if args.system:
         history.append({"role": "system", "content": args.system})
@@ -106,29 +102,6 @@ def run_chat(args: argparse.Namespace, name: str, options: dict[str, Any]) -> in
         asyncio.run(_stream_answer(provider, model, history, options))
         return 0
     return _conversation(provider, model, history, options)
-
-
-def _default_model(provider: type[AsyncGeneratorProvider], options: dict[str, Any]) -> str:
-    """The model to ask for when --model is not given.
-
-    For an OpenAI-compatible server other than OpenAI's own, the first model it
-    lists (vLLM, llama.cpp, Ollama and our gateway each name theirs), so
-    `chat --base-url URL "..."` works without knowing the name.
-    """
-    if provider is LocalModel:
-        return ""
-    fallback = provider.default_model or ""
-    if provider is OpenAICompatible and (
-        options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
-    ):
-        lookup = {k: v for k, v in options.items() if k in ("base_url", "api_key")}
-        try:
-            listed = asyncio.run(OpenAICompatible.list_models(**lookup, timeout=5, max_retries=0))
-        except ProviderError:
-            return fallback  # the chat request itself will say what is wrong
-        if listed:
-            return listed[0]
-    return fallback
 
 
 def _conversation(

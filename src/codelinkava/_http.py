@@ -1,7 +1,7 @@
-"""The transport seam: the only module that imports aiohttp.
+"""The default transport (`AiohttpTransport`): the only module that imports aiohttp.
 
 It opens a request, enforces the time limits on each wait, turns every
-aiohttp/asyncio exception into one of ours, and keeps one pooled
+aiohttp/asyncio exception into one of ours (`translate_error`), and keeps one pooled
 `ClientSession` per event loop so repeated requests reuse connections.
 
 Sessions and loops: a session belongs to the loop that made it. We keep one
@@ -16,21 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
 
-from .config import ClientOptions
 from .errors import (
     InvalidRequestError,
     ProviderConnectionError,
+    ProviderError,
     ProviderTimeoutError,
     ResponseStatusError,
     StreamTruncatedError,
 )
+from .transport import TransportRequest, timeout_message
 
-__all__ = ["Response", "aclose_session", "get_session", "open_response"]
+__all__ = [
+    "AiohttpTransport",
+    "Response",
+    "aclose_session",
+    "get_session",
+    "translate_error",
+]
 
 #: Connections kept per loop; 1,000 concurrent streams on one loop stay pooled.
 POOL_LIMIT = 1024
@@ -45,7 +52,7 @@ _sessions: weakref.WeakKeyDictionary[
 
 async def _session_guard(
     loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession
-) -> AsyncIterator[None]:
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
@@ -138,7 +145,7 @@ class Response:
                 else:
                     data = await self._wait_until(deadline)
         except TimeoutError:
-            raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
+            raise ProviderTimeoutError(timeout_message(phase), phase=phase) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             raise StreamTruncatedError(
                 f"the connection to {_host(self.url)} broke after {self.bytes_read} bytes of the "
@@ -234,66 +241,68 @@ class Response:
         self._raw.close()
 
 
-def _timeout_message(phase: str) -> str:
-    return {
-        "connect": "could not connect in time (connect timeout)",
-        "first_chunk": "no answer arrived in time (first-chunk timeout)",
-        "idle": "the stream went silent for longer than the idle timeout",
-        "total": "the answer took longer than the total timeout",
-    }.get(phase, "timed out")
+def translate_error(
+    exc: BaseException, url: str, *, phase: str, connect_timeout: float | None = None
+) -> ProviderError:
+    """The one place an aiohttp/asyncio/OS exception from sending a request becomes ours.
 
-
-async def open_response(
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    body: bytes,
-    options: ClientOptions,
-    deadline: float | None,
-    phase: str,
-    method: str = "POST",
-) -> Response:
-    """Send one request (a POST unless told) and return once the status and headers are in."""
-    session = await get_session()
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeouts.connect)
-    try:
-        async with asyncio.timeout_at(deadline):
-            raw = await session.request(
-                method,
-                url,
-                data=body or None,
-                headers=headers,
-                proxy=options.proxy,
-                timeout=timeout,
-            )
-    except aiohttp.ServerTimeoutError as exc:
-        # aiohttp's own sock_connect limit. It is also a TimeoutError, so it must be
-        # caught before the clause for our deadline below.
-        raise ProviderTimeoutError(
-            f"could not connect to {_host(url)} within {options.timeouts.connect}s "
-            "(connect timeout)",
+    Order matters: aiohttp's timeout and connector errors are also OSError or
+    TimeoutError, so the specific clauses come first.
+    """
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        # aiohttp's own sock_connect limit (also a TimeoutError).
+        return ProviderTimeoutError(
+            f"could not connect to {_host(url)} within {connect_timeout}s (connect timeout)",
             phase="connect",
-        ) from exc
-    except TimeoutError:
-        raise ProviderTimeoutError(_timeout_message(phase), phase=phase) from None
-    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-        raise InvalidRequestError(f"invalid URL {url!r}: {exc}") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise ProviderConnectionError(f"cannot connect to {_host(url)}: {exc.os_error}") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise ProviderConnectionError(
-            f"the connection to {_host(url)} failed before a response: {type(exc).__name__}: {exc}"
-        ) from exc
-    except ValueError as exc:  # a header aiohttp refuses to send (a newline in it, say)
-        raise InvalidRequestError(f"cannot send the request: {exc}") from exc
-    if raw.history and raw.method != method:
-        # aiohttp follows 301/302/303 by turning the POST into a bodiless GET: the
-        # conversation would be lost without a word. (307/308 keep the POST.)
-        moved = raw.history[0]
-        raw.close()
-        raise ResponseStatusError(
-            f"HTTP {moved.status} from {url}: moved to {moved.headers.get('Location', '?')!r}; "
-            "a POST redirected this way loses its body, so point the client at the new URL",
-            status=moved.status,
         )
-    return Response(raw, url)
+    if isinstance(exc, TimeoutError):
+        return ProviderTimeoutError(timeout_message(phase), phase=phase)
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return InvalidRequestError(f"invalid URL {url!r}: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderConnectionError(f"cannot connect to {_host(url)}: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return ProviderConnectionError(
+            f"the connection to {_host(url)} failed before a response: {type(exc).__name__}: {exc}"
+        )
+    if isinstance(exc, ValueError):  # a header aiohttp refuses to send (a newline in it, say)
+        return InvalidRequestError(f"cannot send the request: {exc}")
+    return ProviderConnectionError(
+        f"the request to {_host(url)} failed: {type(exc).__name__}: {exc}"
+    )
+
+
+class AiohttpTransport:
+    """The default transport: aiohttp, one pooled session per event loop."""
+
+    async def open(self, request: TransportRequest, deadline: float | None, phase: str) -> Response:
+        """Send one request and return once the status and headers are in."""
+        session = await get_session()
+        url = request.url
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout)
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw = await session.request(
+                    request.method,
+                    url,
+                    data=request.body or None,
+                    headers=request.headers,
+                    proxy=request.proxy,
+                    timeout=timeout,
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            raise translate_error(
+                exc, url, phase=phase, connect_timeout=request.connect_timeout
+            ) from exc
+        if raw.history and raw.method != request.method:
+            # aiohttp follows 301/302/303 by turning the POST into a bodiless GET: the
+            # conversation would be lost without a word. (307/308 keep the POST.)
+            moved = raw.history[0]
+            raw.close()
+            raise ResponseStatusError(
+                f"HTTP {moved.status} from {url}: moved to "
+                f"{moved.headers.get('Location', '?')!r}; a POST redirected this way loses "
+                "its body, so point the client at the new URL",
+                status=moved.status,
+            )
+        return Response(raw, url)

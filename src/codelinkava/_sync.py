@@ -24,7 +24,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import TypeVar
 
 from .errors import ProviderError
@@ -94,7 +94,7 @@ if hasattr(os, "register_at_fork"):
 _ITEM, _END, _ERROR = 0, 1, 2
 
 
-def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
     """Yield the items of `agen`, which runs on the bridge loop."""
     if _bridge.is_current():
         raise ProviderError(
@@ -139,6 +139,6 @@ def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
             finished.wait(_CLOSE_WAIT_SECONDS)
 
 
-def run_sync(agen: AsyncIterator[str]) -> str:
+def run_sync(agen: AsyncGenerator[str, None]) -> str:
     """The joined text of `agen`, from synchronous code."""
     return "".join(iterate_sync(agen))

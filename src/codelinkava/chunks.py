@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .chunk import ChatChunk, ToolCallDelta
 from .errors import StreamError, StreamTruncatedError, UpstreamError
 from .sse import ServerSentEvent
 
-__all__ = ["ChatStreamParser", "parse_completion", "upstream_error"]
+__all__ = [
+    "ChatStreamParser",
+    "chunk_from_wire",
+    "parse_completion",
+    "parse_whole",
+    "upstream_error",
+]
 
 _QUOTE_CHARS = 200
 _loads = json.loads
@@ -54,33 +61,39 @@ class ChatStreamParser:
         self.usage: dict[str, Any] | None = None
         self.chunks = 0
 
-    def feed(self, event: ServerSentEvent) -> str | None:
-        """The text this event carries, or None. Raises UpstreamError / StreamError."""
+    def _object(self, event: ServerSentEvent) -> dict[str, Any] | None:
+        """The chunk object an event carries; None for [DONE] and keep-alives."""
         data = event.data
         if event.event != "message":
             if event.event == "error":
                 raise upstream_error(_error_payload(data))
-            return None  # pings and other named events carry no text
+            return None  # pings and other named events carry no chunk
         if data == "[DONE]":
             self.done = True
             return None
         try:
             chunk = _loads(data)
         except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
-            if data.strip() == "[DONE]":
+            stripped = data.strip()
+            if stripped == "[DONE]":
                 self.done = True
                 return None
+            if not stripped:
+                return None  # `data:` with nothing: a keep-alive, not an error
             raise StreamError(f"invalid JSON in a data line: {_quote(data)}") from None
         if type(chunk) is not dict:
             raise StreamError(f"a data line holds no JSON object: {_quote(data)}")
         self.chunks += 1
+        return chunk
+
+    def feed(self, event: ServerSentEvent) -> str | None:
+        """The text this event carries, or None. Raises UpstreamError / StreamError."""
+        chunk = self._object(event)
+        if chunk is None:
+            return None
         choices = chunk.get("choices")
         if not choices:
-            if "error" in chunk and chunk["error"] is not None:
-                raise upstream_error(chunk["error"])
-            usage = chunk.get("usage")
-            if isinstance(usage, dict):
-                self.usage = usage
+            self._no_choices(chunk)
             return None
         try:
             choice = choices[0]
@@ -91,7 +104,9 @@ class ChatStreamParser:
             content = delta.get("content")
             finish = choice.get("finish_reason")
         except (AttributeError, TypeError, KeyError, IndexError):
-            raise StreamError(f"a chunk is not a chat-completion chunk: {_quote(data)}") from None
+            raise StreamError(
+                f"a chunk is not a chat-completion chunk: {_quote(event.data)}"
+            ) from None
         if finish:
             self.finish_reason = str(finish)
         usage = chunk.get("usage")
@@ -100,8 +115,30 @@ class ChatStreamParser:
         if type(content) is str:
             return content or None
         if content is not None:
-            raise StreamError(f"delta.content is not a string: {_quote(data)}")
+            raise StreamError(f"delta.content is not a string: {_quote(event.data)}")
         return None
+
+    def feed_chunk(self, event: ServerSentEvent) -> ChatChunk | None:
+        """The whole chunk this event carries, or None. Raises UpstreamError / StreamError."""
+        chunk = self._object(event)
+        if chunk is None:
+            return None
+        if not chunk.get("choices"):
+            self._no_choices(chunk)
+        typed = chunk_from_wire(chunk, event.data)
+        if typed.finish_reason:
+            self.finish_reason = typed.finish_reason
+        if typed.usage is not None:
+            self.usage = typed.usage
+        return typed
+
+    def _no_choices(self, chunk: dict[str, Any]) -> None:
+        """A chunk without choices: an error, or the usage chunk at the end."""
+        if "error" in chunk and chunk["error"] is not None:
+            raise upstream_error(chunk["error"])
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
 
     @property
     def complete(self) -> bool:
@@ -135,6 +172,57 @@ def _error_payload(data: str) -> Any:
 
 def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]:
     """Text, finish_reason and usage of a non-streamed (`stream: false`) JSON answer."""
+    whole = parse_whole(body)
+    return whole.content or "", whole.finish_reason, whole.usage
+
+
+def chunk_from_wire(chunk: dict[str, Any], raw: str | None = None) -> ChatChunk:
+    """A typed chunk from a `chat.completion.chunk` (or `chat.completion`) object.
+
+    Takes the first choice, as the seed did; `data` keeps every choice.
+    """
+    usage = chunk.get("usage")
+    usage = usage if isinstance(usage, dict) else None
+    choices = chunk.get("choices")
+    if not choices:
+        return ChatChunk(usage=usage, data=chunk, raw=raw)
+    try:
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta is None:
+            delta = choice.get("message") or {"content": choice.get("text")}
+        content = delta.get("content")
+        calls = delta.get("tool_calls")
+        finish = choice.get("finish_reason")
+        index = choice.get("index", 0)
+        role = delta.get("role")
+        refusal = delta.get("refusal")
+        logprobs = choice.get("logprobs")
+    except (AttributeError, TypeError, KeyError, IndexError):
+        raise StreamError(f"a chunk is not a chat-completion chunk: {_quote(raw or '')}") from None
+    if content is not None and type(content) is not str:
+        raise StreamError(f"delta.content is not a string: {_quote(raw or '')}")
+    tool_calls = None
+    if calls:
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+            raise StreamError(f"delta.tool_calls is not a list of objects: {_quote(raw or '')}")
+        tool_calls = [ToolCallDelta.from_wire(call, i) for i, call in enumerate(calls)]
+    return ChatChunk(
+        content=content or None,
+        role=role if isinstance(role, str) else None,
+        tool_calls=tool_calls,
+        refusal=refusal if isinstance(refusal, str) else None,
+        logprobs=logprobs,
+        finish_reason=str(finish) if finish else None,
+        usage=usage,
+        index=index if type(index) is int else 0,
+        data=chunk,
+        raw=raw,
+    )
+
+
+def parse_whole(body: str) -> ChatChunk:
+    """A non-streamed (`stream: false`) JSON answer as one chunk; `raw` is the body."""
     try:
         value = _loads(body)
     except (ValueError, RecursionError):
@@ -143,20 +231,10 @@ def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]
         raise StreamError(f"the answer is not a JSON object: {_quote(body)}")
     if value.get("error") is not None:
         raise upstream_error(value["error"])
-    try:
-        choice = value["choices"][0]
-        message = choice.get("message") or choice.get("delta") or {}
-        content = message.get("content") if isinstance(message, dict) else None
-        if content is None:
-            content = choice.get("text")
-        finish = choice.get("finish_reason")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise StreamError(f"the answer has no choices[0].message: {_quote(body)}") from None
-    if content is not None and not isinstance(content, str):
-        raise StreamError(f"message.content is not a string: {_quote(body)}")
-    usage = value.get("usage")
-    return (
-        content or "",
-        (str(finish) if finish else None),
-        (usage if isinstance(usage, dict) else None),
-    )
+    choices = value.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise StreamError(f"the answer has no choices[0].message: {_quote(body)}")
+    message = choices[0].get("message") or choices[0].get("delta")
+    if message is not None and not isinstance(message, dict):
+        raise StreamError(f"the answer has no choices[0].message: {_quote(body)}")
+    return chunk_from_wire(value, body)

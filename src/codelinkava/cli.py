@@ -19,13 +19,7 @@ from typing import Any
 from . import __version__
 from .config import split_options
 from .errors import InvalidRequestError, ProviderError
-from .providers import (
-    PROVIDERS,
-    AsyncGeneratorProvider,
-    CodeLinkAva,
-    LocalModel,
-    get_provider,
-)
+from .providers import DEFAULT_PROVIDER, PROVIDERS, AsyncGeneratorProvider, get_provider
 
 __all__ = ["main"]
 
@@ -121,55 +115,70 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_provider_options(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    configured = ", ".join(
+        f"{name} if {' or '.join(_selectors(provider))} is set"
+        for name, provider in PROVIDERS.items()
+        if _selectors(provider)
+    )
     parser.add_argument(
         "--provider",
         choices=sorted(PROVIDERS),
         default=default,
         help="local (embedded SmolLM2), codelinkava (the seed's API), openai (any compatible "
-        "server); default: openai if --base-url or $OPENAI_BASE_URL is set, codelinkava if "
-        "--api-url or $CODELINKAVA_API_URL is, else local",
+        f"server); default: {configured}, else {DEFAULT_PROVIDER}",
     )
     parser.add_argument(
         "--model",
         help="model name (default: the provider's; with --base-url, the server's first listed)",
     )
-    parser.add_argument("--model-path", help="local provider: any GGUF chat model file")
     _add_endpoint_options(parser)
 
 
+def _selectors(provider: type[AsyncGeneratorProvider]) -> list[str]:
+    """The flags and variables that pick a provider when --provider is not given."""
+    out: list[str] = []
+    for option in provider.setup_options:
+        if not option.secret and provider.uses_network:
+            out.append(option.flag)
+            if option.env:
+                out.append(f"${option.env}")
+    return out
+
+
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api-url", help="codelinkava provider: full chat endpoint URL")
-    parser.add_argument(
-        "--base-url", help="openai provider: base URL, e.g. http://127.0.0.1:8000/v1"
-    )
-    parser.add_argument(
-        "--api-key-upstream",
-        dest="upstream_key",
-        help="openai provider: API key (default $OPENAI_API_KEY)",
-    )
+    """One flag per provider set-up option (--api-url, --base-url, --model-path, ...)."""
+    seen: set[str] = set()
+    for name, provider in PROVIDERS.items():
+        for option in provider.setup_options:
+            if option.flag in seen:
+                continue
+            seen.add(option.flag)
+            default = f" (default ${option.env})" if option.env else ""
+            parser.add_argument(
+                option.flag, dest=f"setup_{option.name}", help=f"{name} provider: "
+                f"{option.help}{default}"
+            )
 
 
 def _choose_provider(args: argparse.Namespace) -> str:
     if args.provider:
         return str(args.provider)
-    if args.base_url or os.environ.get("OPENAI_BASE_URL"):
-        return "openai"
-    if args.api_url or os.environ.get("CODELINKAVA_API_URL"):
-        return "codelinkava"
-    return "local"
+    for name, provider in PROVIDERS.items():
+        if any(getattr(args, f"setup_{o.name}", None) for o in provider.setup_options):
+            return name
+    for name, provider in PROVIDERS.items():
+        if provider.uses_network and provider.selected_by_environment():
+            return name
+    return DEFAULT_PROVIDER
 
 
 def _provider_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The set-up options the chosen provider takes, from its flags."""
     options: dict[str, Any] = {}
-    if name == "codelinkava" and args.api_url:
-        options["api_url"] = args.api_url
-    if name == "openai":
-        if args.base_url:
-            options["base_url"] = args.base_url
-        if args.upstream_key:
-            options["api_key"] = args.upstream_key
-    if name == "local" and getattr(args, "model_path", None):
-        options["model_path"] = args.model_path
+    for option in get_provider(name).setup_options:
+        value = getattr(args, f"setup_{option.name}", None)
+        if value:
+            options[option.name] = value
     return options
 
 
@@ -190,9 +199,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"the gateway needs its extras: pip install 'codelinkava[server]' ({exc})"
         ) from None
     name = _choose_provider(args)
-    get_provider(name)
     options = _provider_options(args, name)
-    if name != "local":
+    if get_provider(name).uses_network:
         if args.timeout is not None:
             options["timeout"] = args.timeout
         if args.max_retries is not None:
@@ -236,20 +244,21 @@ async def _check(
     provider: type[AsyncGeneratorProvider], options: dict[str, Any], limit: float
 ) -> str:
     started = time.perf_counter()
+    network = {"timeout": limit, "max_retries": 0} if provider.uses_network else {}
     try:
         async with asyncio.timeout(limit):
             agen = provider.create_async_generator(
-                provider.default_model or "",
+                await provider.pick_model(options),
                 [{"role": "user", "content": "Say OK."}],
-                **({"max_tokens": 1} if provider is not LocalModel else {"max_tokens": 4}),
+                max_tokens=4,
                 **options,
-                **({"timeout": limit, "max_retries": 0} if provider is not LocalModel else {}),
+                **network,
             )
             try:
                 async for _ in agen:
                     break
             finally:
-                await agen.aclose()  # type: ignore[attr-defined]
+                await agen.aclose()
     except (ProviderError, TimeoutError) as exc:
         return f"down ({type(exc).__name__}: {str(exc)[:120]})"
     return f"ok ({(time.perf_counter() - started) * 1000:.0f} ms to first chunk)"
@@ -259,15 +268,7 @@ def _providers(args: argparse.Namespace) -> int:
     for name, provider in PROVIDERS.items():
         options = _provider_options(args, name)
         models = ", ".join(provider.models) or "(whatever the server serves)"
-        if provider is LocalModel:
-            where = "embedded (llama.cpp)"
-        elif provider is CodeLinkAva:
-            env_url = os.environ.get("CODELINKAVA_API_URL")
-            where = options.get("api_url") or env_url or CodeLinkAva.api_url
-        else:
-            where = (
-                options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or provider.url or ""
-            )
+        where = provider.describe_endpoint(options)
         line = f"{name:<12} {provider.__name__:<17} models: {models:<28} {where}"
         if not args.no_check:
             line += "  " + asyncio.run(_check(provider, options, args.timeout))

@@ -1,8 +1,8 @@
 """The options the library consumes itself, never sent in a request body.
 
 `split_options(kwargs)` is the one place that decides which keyword arguments
-are ours (`proxy`, `timeout`, `max_retries`, `headers`) and which belong to
-the upstream's body. Provider-specific options (`api_url`, `base_url`,
+are ours (`proxy`, `timeout`, `max_retries`, `retry`, `headers`, `transport`)
+and which belong to the upstream's body. Provider-specific options (`api_url`, `base_url`,
 `api_key`) are popped by the provider that owns them.
 """
 
@@ -11,11 +11,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequestError
+from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
-__all__ = ["ClientOptions", "Timeouts", "split_options"]
+if TYPE_CHECKING:
+    from .transport import Transport
+
+__all__ = ["LIBRARY_OPTIONS", "ClientOptions", "Timeouts", "split_options"]
+
+#: Every keyword option the library consumes itself, whatever the provider: never sent
+#: in a body, and never taken from a gateway request.
+LIBRARY_OPTIONS = frozenset(
+    {
+        "proxy",
+        "timeout",
+        "max_retries",
+        "retry",
+        "headers",
+        "transport",
+        "api_url",
+        "base_url",
+        "api_key",
+        "model_path",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,28 +97,48 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
-DEFAULT_MAX_RETRIES = 2
-
-
+DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
     """How to send one request: everything that is not the body."""
 
     timeouts: Timeouts = DEFAULT_TIMEOUTS
-    max_retries: int = DEFAULT_MAX_RETRIES
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY
     proxy: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: None: the default (aiohttp) transport.
+    transport: Transport | None = None
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry.max_retries
 
 
-def split_options(kwargs: dict[str, Any]) -> tuple[ClientOptions, dict[str, Any]]:
-    """Separate the library's options from the keyword arguments to send in the body."""
+def split_options(
+    kwargs: dict[str, Any], retry: RetryPolicy = DEFAULT_RETRY_POLICY
+) -> tuple[ClientOptions, dict[str, Any]]:
+    """Separate the library's options from the keyword arguments to send in the body.
+
+    `retry` is the provider's default policy; a `retry=` option replaces it and
+    `max_retries=` changes only its number of retries.
+    """
     body = dict(kwargs)
     timeouts = Timeouts.coerce(body.pop("timeout", None))
-    max_retries = body.pop("max_retries", DEFAULT_MAX_RETRIES)
-    if max_retries is None:
-        max_retries = DEFAULT_MAX_RETRIES
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidRequestError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    policy = body.pop("retry", None)
+    if policy is None:
+        policy = retry
+    if not isinstance(policy, RetryPolicy):
+        raise InvalidRequestError(f"retry must be a RetryPolicy, not {type(policy).__name__}")
+    max_retries = body.pop("max_retries", None)
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError(
+                f"max_retries must be a whole number >= 0, got {max_retries!r}"
+            )
+        policy = policy.with_max_retries(max_retries)
+    transport = body.pop("transport", None)
+    if transport is not None and not callable(getattr(transport, "open", None)):
+        raise InvalidRequestError("transport must have an `open(request, deadline, phase)` method")
     proxy = body.pop("proxy", None)
     if proxy is not None and not isinstance(proxy, str):
         raise InvalidRequestError("proxy must be a URL string")
@@ -109,6 +150,10 @@ def split_options(kwargs: dict[str, Any]) -> tuple[ClientOptions, dict[str, Any]
     ):
         raise InvalidRequestError("headers must be a mapping of str to str")
     options = ClientOptions(
-        timeouts=timeouts, max_retries=max_retries, proxy=proxy or None, headers=dict(headers)
+        timeouts=timeouts,
+        retry=policy,
+        proxy=proxy or None,
+        headers=dict(headers),
+        transport=transport,
     )
     return options, body

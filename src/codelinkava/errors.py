@@ -117,7 +117,15 @@ class UpstreamError(StreamError):
 
 
 class InvalidRequestError(ProviderError, ValueError):
-    """The arguments cannot make a valid request (empty messages, a message without a role...)."""
+    """The arguments cannot make a valid request (empty messages, a message without a role...).
+
+    `param` names the request field at fault, when there is one (the gateway
+    passes it on in its 400 answer).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class ProviderNotWorkingError(ProviderError):

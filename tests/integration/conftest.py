@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import codelinkava._chat
+from codelinkava.providers import HTTPChatProvider
+from codelinkava.retry import RetryPolicy
 
 from .scripted import ScriptedServer
 
@@ -26,8 +27,8 @@ def server() -> Iterator[ScriptedServer]:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff of a few ms, so retry counts are tested without waiting seconds."""
-    monkeypatch.setattr(codelinkava._chat, "INITIAL_BACKOFF", 0.005)
-    monkeypatch.setattr(codelinkava._chat, "MAX_BACKOFF", 0.01)
+    fast = RetryPolicy(initial_backoff=0.005, max_backoff=0.01)
+    monkeypatch.setattr(HTTPChatProvider, "retry_policy", fast)
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ async def test_failure_before_the_first_chunk_is_an_http_error(
     assert f":{server.port}" not in error["message"]
     assert "sk-12ab" not in error["message"]
     assert error["type"] in ("upstream_error", "invalid_request_error")
-    await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_unreachable_upstream_is_502(closed_port: int) -> None:
@@ -244,7 +244,7 @@ async def test_failure_after_the_first_chunk_is_sent_in_stream(
     assert {"message", "type", "code"} <= set(error)
     assert error["code"].startswith(code)
     assert events[3:] == ["[DONE]"]
-    await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_upstream_error_message_reaches_the_client(
@@ -278,14 +278,14 @@ VALID: dict[str, Any] = {"messages": HELLO}
         pytest.param({"messages": [{"content": "x"}]}, "role", id="no-role"),
         pytest.param(
             {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "text content",
-            id="image-part",
+            "has no 'image_url'",
+            id="image-part-without-its-url",
         ),
         pytest.param({**VALID, "temperature": 5}, "temperature", id="temperature-5"),
         pytest.param({**VALID, "temperature": "hot"}, "temperature", id="temperature-text"),
-        pytest.param({**VALID, "top_p": 0}, "top_p", id="top-p-0"),
+        pytest.param({**VALID, "top_p": 1.5}, "top_p", id="top-p-1.5"),
         pytest.param({**VALID, "max_tokens": -1}, "max_tokens", id="max-tokens-negative"),
-        pytest.param({**VALID, "n": 2}, "n", id="n-2"),
+        pytest.param({**VALID, "n": 0}, "n", id="n-0"),
         pytest.param({**VALID, "stop": ["a", "b", "c", "d", "e"]}, "stop", id="five-stops"),
         pytest.param({**VALID, "stream": "yes please"}, "stream", id="stream-text"),
     ],
@@ -409,10 +409,10 @@ async def test_over_the_concurrency_limit_is_503_never_a_hang(server: ScriptedSe
             assert headers["Retry-After"] == "1"
             assert error_of(raw)["code"] == "overloaded"
             holder.close()
-            await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
+            await wait_until(lambda: gateway.app.state.gateway.gate.in_flight == 0)
             status, _, _ = await call(chat_url(gateway), VALID)
             assert status == 200
-        assert gateway.app.state.gate.refused == 1
+        assert gateway.app.state.gateway.gate.refused == 1
 
 
 async def test_settings_cannot_be_reached_from_a_request(server: ScriptedServer) -> None:
@@ -422,9 +422,22 @@ async def test_settings_cannot_be_reached_from_a_request(server: ScriptedServer)
         api_key=None,
     )
     with live_gateway(settings) as gateway:
-        body = {**VALID, "api_key": "mine", "base_url": "http://127.0.0.1:1/v1", "proxy": "x"}
-        status, _, _ = await call(chat_url(gateway), body)
+        for name, value in [
+            ("api_key", "mine"),
+            ("base_url", "http://127.0.0.1:1/v1"),
+            ("proxy", "http://127.0.0.1:1"),
+            ("headers", {"Authorization": "Bearer mine"}),
+            ("model_path", "/etc/passwd"),
+            ("timeout", 0.001),
+        ]:
+            status, _, raw = await call(chat_url(gateway), {**VALID, name: value})
+            assert status == 400, name
+            error = json.loads(raw)["error"]
+            assert error["param"] == name
+            assert name in error["message"]
+        status, _, _ = await call(chat_url(gateway), VALID)
     assert status == 200
+    assert len(server.requests) == 1  # only the last request reached the upstream
     sent = server.requests[-1]
     assert sent.headers["Authorization"] == "Bearer upstream-key"
     assert set(sent.json()) == {"model", "messages", "stream"}

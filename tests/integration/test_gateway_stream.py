@@ -52,11 +52,28 @@ def gateway(server: ScriptedServer) -> Any:
         yield running
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
-async def test_stream_shape(gateway: LiveGateway, server: ScriptedServer, path: str) -> None:
+async def test_v1_relays_the_upstream_chunks_as_sent(
+    gateway: LiveGateway, server: ScriptedServer
+) -> None:
+    upstream = [
+        chunk(role="assistant", content=""),
+        *[chunk(t) for t in TEXTS],
+        {**chunk(finish_reason="stop"), "system_fingerprint": "fp_1", "x_vendor": [1, None]},
+    ]
+    server.reply(Reply(body=[b"".join(event(c) for c in upstream) + event("[DONE]")]))
+    body = {"model": "gpt-x", "messages": HELLO, "stream": True}
+    response = await post(gateway, "/v1/chat/completions", body)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    events = data_events(response.body)
+    assert events == [json.dumps(c) for c in upstream] + ["[DONE]"]  # the JSON text untouched
+
+
+async def test_stream_shape(gateway: LiveGateway, server: ScriptedServer) -> None:
+    """`/api/chat`, the seed's wire: our own text chunks, whatever the upstream sent."""
     server.reply(Reply(body=[sse(*TEXTS, finish=True)]))
     body = {"model": "gpt-x", "messages": HELLO, "stream": True}
-    response = await post(gateway, path, body)
+    response = await post(gateway, "/api/chat", body)
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response.headers["Cache-Control"] == "no-cache"
@@ -101,7 +118,34 @@ async def test_api_chat_sends_the_seed_defaults_upstream(
     assert sent["stream"] is True
 
 
-async def test_include_usage_ends_with_a_usage_chunk(
+async def test_include_usage_relays_the_upstreams_usage(
+    gateway: LiveGateway, server: ScriptedServer
+) -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    server.reply(
+        Reply(
+            body=[
+                sse("a", "b", finish=True, done=False)
+                + event({**chunk(), "choices": [], "usage": usage})
+                + event("[DONE]")
+            ]
+        )
+    )
+    body = {
+        "model": "m",
+        "messages": HELLO,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    response = await post(gateway, "/v1/chat/completions", body)
+    assert server.requests[-1].json()["stream_options"] == {"include_usage": True}
+    chunks = [json.loads(e) for e in data_events(response.body)[:-1]]
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == usage  # the upstream's count, not an estimate
+    assert sum(1 for c in chunks if c.get("usage")) == 1
+
+
+async def test_include_usage_counts_when_the_upstream_sends_none(
     gateway: LiveGateway, server: ScriptedServer
 ) -> None:
     server.reply(Reply(body=[sse("a", "b", "c", finish=True)]))
@@ -118,7 +162,6 @@ async def test_include_usage_ends_with_a_usage_chunk(
     usage = usage_chunk["usage"]
     assert usage["completion_tokens"] == 3
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert all(c["usage"] is None for c in chunks[:-1])
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
 
 
@@ -136,11 +179,14 @@ async def test_upstream_finish_reason_is_passed_on(
 async def test_empty_answer_still_has_role_finish_and_done(
     gateway: LiveGateway, server: ScriptedServer
 ) -> None:
-    server.reply(Reply(body=[event("[DONE]")]))
-    response = await post(gateway, "/v1/chat/completions", {"messages": HELLO, "stream": True})
+    server.reply(Reply(body=[event("[DONE]")]), Reply(body=[event("[DONE]")]))
+    response = await post(gateway, "/api/chat", {"messages": HELLO, "stream": True})
     chunks = [json.loads(e) for e in data_events(response.body)[:-1]]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    # /v1 relays what the upstream sent: here, nothing but the end.
+    response = await post(gateway, "/v1/chat/completions", {"messages": HELLO, "stream": True})
+    assert data_events(response.body) == ["[DONE]"]
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
@@ -182,7 +228,7 @@ async def test_models_and_health(gateway: LiveGateway) -> None:
     assert health["status"] == "ok" and health["provider"] == "openai"
 
 
-async def test_sampling_fields_reach_the_upstream_and_nothing_else(
+async def test_request_fields_reach_the_upstream_as_sent(
     gateway: LiveGateway, server: ScriptedServer
 ) -> None:
     body = {
@@ -194,25 +240,13 @@ async def test_sampling_fields_reach_the_upstream_and_nothing_else(
         "max_completion_tokens": 7,
         "stop": ["\n"],
         "seed": 3,
-        "base_url": "http://127.0.0.1:1/v1",
-        "model_path": "/etc/passwd",
-        "headers": {"X-Evil": "1"},
-        "timeout": 0.001,
+        "user": "u-1",
+        "vendor_knob": {"a": 1},
     }
     response = await post(gateway, "/v1/chat/completions", body)
     assert response.status == 200
     sent = server.requests[-1].json()
-    assert sent == {
-        "model": "m",
-        "messages": HELLO,
-        "stream": True,
-        "temperature": 0.1,
-        "top_p": 0.5,
-        "max_tokens": 7,
-        "stop": ["\n"],
-        "seed": 3,
-    }
-    assert "X-Evil" not in server.requests[-1].headers
+    assert sent == body  # every field as the caller sent it, none renamed or dropped
 
 
 # Flushing and disconnects ------------------------------------------------------------
@@ -268,7 +302,7 @@ async def test_client_disconnect_closes_the_upstream_request(
         response.close()
         left_after = await server.wait_disconnect(within=2.0)
     assert left_after < 0.5
-    await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_client_that_leaves_before_the_first_chunk_frees_its_slot(
@@ -282,7 +316,7 @@ async def test_client_that_leaves_before_the_first_chunk_frees_its_slot(
                     gateway.url + "/v1/chat/completions", json={"messages": HELLO, "stream": True}
                 )
     await server.wait_disconnect(within=2.0)
-    await wait_until(lambda: gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_slow_upstream_first_chunk_is_waited_for(server: ScriptedServer) -> None:

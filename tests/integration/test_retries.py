@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-import codelinkava._http
 from codelinkava import CodeLinkAva, Timeouts, errors
+from codelinkava.retry import RetryPolicy
 
+from .counting import CountingTransport
 from .scripted import MESSAGES, SSE_HEADERS, Reply, Reset, ScriptedServer, Sleep, sse
 
 OK = Reply(body=[sse("fine")])
@@ -151,37 +152,30 @@ async def test_status_error_body_that_stalls_still_raises(server: ScriptedServer
 # Connection failures ----------------------------------------------------------------
 
 
-async def test_connection_refused_after_retries(
-    closed_port: int, fast_backoff: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    attempts = 0
-    original = codelinkava._http.open_response
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal attempts
-        attempts += 1
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(codelinkava._http, "open_response", counting)
+async def test_connection_refused_after_retries(closed_port: int, fast_backoff: None) -> None:
+    counting = CountingTransport()
     with pytest.raises(errors.ProviderConnectionError, match=f"127.0.0.1:{closed_port}"):
         async with asyncio.timeout(5):
             async for _ in CodeLinkAva.create_async_generator(
-                "m", MESSAGES, api_url=f"http://127.0.0.1:{closed_port}/api/chat"
+                "m",
+                MESSAGES,
+                api_url=f"http://127.0.0.1:{closed_port}/api/chat",
+                transport=counting,
             ):
                 pass
-    assert attempts == 3
+    assert counting.attempts == 3
 
 
 @pytest.mark.parametrize(
     "url", ["not a url", "http://", "ftp://127.0.0.1/api/chat", "http://[::1/api", "://x"]
 )
-async def test_invalid_url_is_an_invalid_request_at_once(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(codelinkava._chat, "INITIAL_BACKOFF", 5.0)  # a retry would show
+async def test_invalid_url_is_an_invalid_request_at_once(url: str) -> None:
+    slow = RetryPolicy(initial_backoff=5.0)  # a retry would show
     with pytest.raises(errors.InvalidRequestError):
         async with asyncio.timeout(2):
-            async for _ in CodeLinkAva.create_async_generator("m", MESSAGES, api_url=url):
+            async for _ in CodeLinkAva.create_async_generator(
+                "m", MESSAGES, api_url=url, retry=slow
+            ):
                 pass
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from codelinkava import CodeLinkAva, Timeouts, errors
 
+from .counting import CountingTransport
 from .scripted import MESSAGES, Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 
@@ -124,25 +125,19 @@ def black_hole() -> Iterator[int]:
 
 
 async def test_connect_timeout_is_a_connect_phase_and_is_retried(
-    black_hole: int, fast_backoff: None, monkeypatch: pytest.MonkeyPatch
+    black_hole: int, fast_backoff: None
 ) -> None:
-    import codelinkava._http
-
-    attempts = 0
-    original = codelinkava._http.open_response
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal attempts
-        attempts += 1
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(codelinkava._http, "open_response", counting)
+    counting = CountingTransport()
     start = time.monotonic()
     exc = await run(
-        f"http://127.0.0.1:{black_hole}/api/chat", [], timeout=Timeouts(connect=0.2), max_retries=1
+        f"http://127.0.0.1:{black_hole}/api/chat",
+        [],
+        timeout=Timeouts(connect=0.2),
+        max_retries=1,
+        transport=counting,
     )
     assert exc.phase == "connect"
-    assert attempts == 2
+    assert counting.attempts == 2
     assert time.monotonic() - start < 1.5
 
 

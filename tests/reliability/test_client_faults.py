@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-import codelinkava._chat
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts, errors
+from codelinkava.providers import HTTPChatProvider
+from codelinkava.retry import RetryPolicy
 from integration.scripted import (
     Close,
     Reply,
@@ -39,8 +40,8 @@ HALF_EURO = b'data: {"choices":[{"delta":{"content":"\xe2\x82'  # 2 of the 3 byt
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codelinkava._chat, "INITIAL_BACKOFF", 0.005)
-    monkeypatch.setattr(codelinkava._chat, "MAX_BACKOFF", 0.01)
+    fast = RetryPolicy(initial_backoff=0.005, max_backoff=0.01)
+    monkeypatch.setattr(HTTPChatProvider, "retry_policy", fast)
 
 
 @pytest.fixture(params=["codelinkava", "openai"])

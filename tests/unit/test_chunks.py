@@ -292,7 +292,6 @@ def test_upstream_error_of_odd_payloads() -> None:
         pytest.param('{"choices": [{"delta": {"content": "cut', id="cut_off"),
         pytest.param("<html><body>502 Bad Gateway</body></html>", id="html"),
         pytest.param("DONE", id="done_without_brackets"),
-        pytest.param("", id="empty"),
     ],
 )
 def test_invalid_json_raises_stream_error_quoting_the_line(data: str) -> None:
@@ -302,6 +301,15 @@ def test_invalid_json_raises_stream_error_quoting_the_line(data: str) -> None:
     assert type(info.value) is StreamError
     assert "invalid JSON" in str(info.value)
     assert repr(data) in str(info.value)
+
+
+@pytest.mark.parametrize("data", ["", " ", "\n", " \n "])
+def test_an_event_with_empty_data_is_a_keep_alive(data: str) -> None:
+    parser = ChatStreamParser()
+    assert parser.feed(ServerSentEvent(data)) is None
+    assert parser.feed_chunk(ServerSentEvent(data)) is None
+    assert parser.feed(ServerSentEvent('{"choices":[{"delta":{"content":"a"}}]}')) == "a"
+    assert not parser.complete
 
 
 def test_a_long_invalid_line_is_quoted_in_part() -> None:

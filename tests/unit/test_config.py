@@ -10,6 +10,7 @@ import pytest
 from codelinkava import Timeouts
 from codelinkava.config import DEFAULT_MAX_RETRIES, ClientOptions, split_options
 from codelinkava.errors import InvalidRequestError, ProviderError
+from codelinkava.retry import RetryPolicy
 
 # Timeouts -----------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ def test_split_options_removes_library_options_from_the_body() -> None:
     assert body == {"temperature": 0.2, "top_p": 0.9, "stream": False}
     assert options == ClientOptions(
         timeouts=Timeouts(connect=5, first_chunk=5, idle=5),
-        max_retries=0,
+        retry=RetryPolicy(max_retries=0),
         proxy="http://127.0.0.1:3128",
         headers={"X-Trace": "1"},
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ..errors import InvalidRequestError
-from .base import AsyncGeneratorProvider, BaseProvider
+from ..request import ChatRequest
+from .base import AsyncGeneratorProvider, BaseProvider, SetupOption
 from .codelinkava import CodeLinkAva
-from .http import ChatRequest, HTTPChatProvider
+from .http import HTTPChatProvider
 from .local import LocalModel
 from .openai import OpenAICompatible
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "PROVIDERS",
     "AsyncGeneratorProvider",
     "BaseProvider",
@@ -18,15 +20,19 @@ __all__ = [
     "HTTPChatProvider",
     "LocalModel",
     "OpenAICompatible",
+    "SetupOption",
     "get_provider",
 ]
 
-#: The names the CLI and the gateway accept for `--provider`.
+#: The names the CLI and the gateway accept for `--provider`, in the order the CLI
+#: looks for one that its flags or the environment configure (else the default).
 PROVIDERS: dict[str, type[AsyncGeneratorProvider]] = {
-    "local": LocalModel,
-    "codelinkava": CodeLinkAva,
     "openai": OpenAICompatible,
+    "codelinkava": CodeLinkAva,
+    "local": LocalModel,
 }
+#: What runs when nothing is configured: the embedded model, offline.
+DEFAULT_PROVIDER = "local"
 
 
 def get_provider(name: str) -> type[AsyncGeneratorProvider]:

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,13 @@ class Job:
     prompt_tokens: int = 0
     finish_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.tokens,
+            "total_tokens": self.prompt_tokens + self.tokens,
+        }
 
 
 def _default_threads() -> int:
@@ -164,9 +171,17 @@ class Engine:
             job.done.set()
 
     async def generate(
-        self, messages: list[dict[str, Any]], params: dict[str, Any]
-    ) -> AsyncIterator[str]:
-        """Queue a job and yield its text pieces as the worker produces them."""
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        on_job: Callable[[Job], None] | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Queue a job and yield its text pieces as the worker produces them.
+
+        `on_job` receives the job when it is queued: its finish_reason and usage
+        are the caller's to read once the pieces end.
+        """
         await self.wait_loaded()
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue()
@@ -178,6 +193,8 @@ class Engine:
                 job.stop.set()
 
         job = Job(messages=messages, params=params, deliver=deliver)
+        if on_job is not None:
+            on_job(job)
         self._jobs.put(job)
         try:
             while True:
@@ -185,14 +202,7 @@ class Engine:
                 if item is _END:
                     from .._stream_info import report_stream_info
 
-                    report_stream_info(
-                        finish_reason=job.finish_reason or "stop",
-                        usage={
-                            "prompt_tokens": job.prompt_tokens,
-                            "completion_tokens": job.tokens,
-                            "total_tokens": job.prompt_tokens + job.tokens,
-                        },
-                    )
+                    report_stream_info(finish_reason=job.finish_reason or "stop", usage=job.usage())
                     return
                 if isinstance(item, BaseException):
                     raise item

@@ -1,29 +1,65 @@
 """The provider framework: `BaseProvider` and `AsyncGeneratorProvider`.
 
 A provider is a class, never instantiated, whose classmethods answer a
-conversation. `AsyncGeneratorProvider` subclasses write one method,
-`create_async_generator`; this module derives the sync generator, the joined
-answer and the `params` description from it, once for every provider.
+conversation. `AsyncGeneratorProvider` subclasses write one method --
+`create_async_generator` (text) or `create_async_chunk_batches` (typed
+chunks) -- and this module derives the rest from it, once for every provider:
+the other view, the sync twins, the joined answer, `params`.
+
+Whoever runs a provider (the CLI, the gateway) asks it rather than naming it:
+which set-up options it takes, which model it serves, where it sends, how to
+warm it up, which request fields it honours.
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 from .._stream_info import StreamInfo, capture_stream_info, report_stream_info
 from .._sync import iterate_sync
-from ..errors import ProviderNotWorkingError
+from ..chunk import AnswerBuilder, ChatChunk
+from ..errors import InvalidRequestError, ProviderNotWorkingError
 from ..types import Messages
 
 __all__ = [
+    "AnswerBuilder",
     "AsyncGeneratorProvider",
     "BaseProvider",
+    "ChatChunk",
+    "SetupOption",
     "StreamInfo",
     "capture_stream_info",
     "report_stream_info",
 ]
+
+
+class SetupOption:
+    """An option fixed by whoever runs the provider (a CLI flag, a gateway setting).
+
+    Never taken from a gateway request: these pick a destination, a key or a file.
+    """
+
+    __slots__ = ("env", "flag", "help", "name", "secret")
+
+    def __init__(
+        self, name: str, flag: str, help: str, *, env: str | None = None, secret: bool = False
+    ) -> None:
+        self.name = name
+        self.flag = flag
+        self.help = help
+        self.env = env
+        self.secret = secret
+
+    def value(self, options: Mapping[str, Any]) -> Any:
+        """The option's value: given, else from its environment variable, else None."""
+        given = options.get(self.name)
+        if given is not None:
+            return given
+        return os.environ.get(self.env) if self.env else None
 
 
 class _ClassProperty:
@@ -59,8 +95,63 @@ class BaseProvider(ABC):
     models: ClassVar[tuple[str, ...]] = ()
     #: (name, type) of the keyword options the provider understands, for `params`.
     option_docs: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Options set once by whoever runs the provider (URL, key, model file).
+    setup_options: ClassVar[tuple[SetupOption, ...]] = ()
+    #: Request fields the provider honours; None: any field, sent on as it is.
+    request_fields: ClassVar[frozenset[str] | None] = None
+    #: Whether its chunks' `raw` is the upstream's own `chat.completion.chunk` JSON, so a
+    #: relay may forward it untouched.
+    relays_openai_chunks: ClassVar[bool] = False
+    #: Whether it serves one model whatever a request names (no `model` on its wire).
+    single_model: ClassVar[bool] = False
+    #: Whether it needs the network (and so takes `timeout`, `max_retries`, `proxy`).
+    uses_network: ClassVar[bool] = True
+    #: What to tell a person while `warm_up` runs, if it can take a while.
+    warm_up_message: ClassVar[str | None] = None
 
     params = _ClassProperty(_describe)
+
+    @classmethod
+    def selected_by_environment(cls) -> bool:
+        """Whether an environment variable configures this provider's endpoint."""
+        return any(o.env and os.environ.get(o.env) for o in cls.setup_options if not o.secret)
+
+    @classmethod
+    def served_model(cls, options: Mapping[str, Any]) -> str:
+        """The model name it answers to with these set-up options."""
+        return cls.default_model or "default"
+
+    @classmethod
+    def describe_endpoint(cls, options: Mapping[str, Any]) -> str:
+        """Where it sends requests, for people (never includes a key)."""
+        return cls.url or "(in process)"
+
+    @classmethod
+    def is_warm(cls, options: Mapping[str, Any]) -> bool:
+        """Whether `warm_up` has nothing left to do."""
+        return True
+
+    @classmethod
+    async def warm_up(cls, options: Mapping[str, Any]) -> None:
+        """Get ready to answer (load a model); a no-op for remote providers."""
+        return None
+
+    @classmethod
+    async def pick_model(cls, options: Mapping[str, Any]) -> str:
+        """The model to ask for when the user named none."""
+        return cls.served_model(options)
+
+    @classmethod
+    def check_request_fields(cls, fields: Mapping[str, Any]) -> None:
+        """Raise InvalidRequestError naming the first field it cannot honour."""
+        allowed = cls.request_fields
+        if allowed is None:
+            return
+        for name in fields:
+            if name not in allowed:
+                raise InvalidRequestError(
+                    f"{cls.__name__} cannot honour the field {name!r}", param=name
+                )
 
     @classmethod
     @abstractmethod
@@ -87,29 +178,80 @@ class AsyncGeneratorProvider(BaseProvider):
     supports_stream: ClassVar[bool] = True
 
     @classmethod
-    @abstractmethod
-    def create_async_generator(
+    async def create_async_generator(
         cls, model: str, messages: Messages, **kwargs: Any
-    ) -> AsyncIterator[str]:
-        """Yield the answer's text as it arrives. Subclasses write it as `async def ... yield`."""
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer's text as it arrives. Subclasses write it as `async def ... yield`,
+        or write `create_async_chunk_batches` and inherit this view of it."""
+        if _overrides(cls, "create_async_chunk_batches"):
+            async with aclosing(cls.create_async_chunk_batches(model, messages, **kwargs)) as it:
+                async for batch in it:
+                    for chunk in batch:
+                        if chunk.content:
+                            yield chunk.content
+            return
+        raise NotImplementedError(
+            f"{cls.__name__} implements neither create_async_generator "
+            "nor create_async_chunk_batches"
+        )
 
     @classmethod
     async def create_async_batches(
         cls, model: str, messages: Messages, **kwargs: Any
-    ) -> AsyncIterator[list[str]]:
+    ) -> AsyncGenerator[list[str], None]:
         """The answer as lists of pieces that arrived together; relays write one list per send.
 
         The default gives each piece its own list; HTTP providers group the
         pieces of one network read.
         """
-        agen = cls.create_async_generator(model, messages, **kwargs)
-        try:
+        async with aclosing(cls.create_async_generator(model, messages, **kwargs)) as agen:
             async for piece in agen:
                 yield [piece]
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
+
+    @classmethod
+    async def create_async_chunk_batches(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        """The answer as typed chunks, a list per network read: what a relay forwards.
+
+        The default wraps the text view: a provider that only yields text gives
+        chunks with only `content`, then one with `finish_reason` and usage if
+        it reported them.
+        """
+        with capture_stream_info() as info:
+            async with aclosing(cls.create_async_batches(model, messages, **kwargs)) as batches:
+                async for batch in batches:
+                    yield [ChatChunk(content=piece) for piece in batch]
+        yield [ChatChunk(finish_reason=info.finish_reason or "stop", usage=info.usage)]
+
+    @classmethod
+    async def create_async_chunks(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncGenerator[ChatChunk, None]:
+        """The answer as typed chunks: role, content, tool-call deltas, refusal, logprobs,
+        finish_reason, usage."""
+        cls.check_working()
+        async with aclosing(cls.create_async_chunk_batches(model, messages, **kwargs)) as it:
+            async for batch in it:
+                for chunk in batch:
+                    yield chunk
+
+    @classmethod
+    def create_chunks(cls, model: str, messages: Messages, **kwargs: Any) -> Iterator[ChatChunk]:
+        """The typed chunks from sync code (threads, scripts, inside a running loop)."""
+        cls.check_working()
+        return iterate_sync(cls.create_async_chunks(model, messages, **kwargs))
+
+    @classmethod
+    async def create_async_answer(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AnswerBuilder:
+        """The whole answer folded: `.text`, `.tool_calls`, `.message()`, `.usage`."""
+        answer = AnswerBuilder()
+        async with aclosing(cls.create_async_chunks(model, messages, **kwargs)) as chunks:
+            async for chunk in chunks:
+                answer.add(chunk)
+        return answer
 
     @classmethod
     def create_completion(
@@ -126,5 +268,15 @@ class AsyncGeneratorProvider(BaseProvider):
     async def create_async(cls, model: str, messages: Messages, **kwargs: Any) -> str:
         """The whole answer, joined."""
         cls.check_working()
-        stream = cls.create_async_generator(model, messages, **kwargs)
-        return "".join([piece async for piece in stream])
+        async with aclosing(cls.create_async_generator(model, messages, **kwargs)) as stream:
+            return "".join([piece async for piece in stream])
+
+
+def _overrides(cls: type, name: str) -> bool:
+    """Whether `cls` defines `name` below AsyncGeneratorProvider."""
+    for klass in cls.__mro__:
+        if klass is AsyncGeneratorProvider:
+            return False
+        if name in klass.__dict__:
+            return True
+    return False

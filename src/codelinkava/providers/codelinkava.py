@@ -7,12 +7,14 @@ decoding are the shared core's (`codelinkava._chat`).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..config import split_options
+from ..request import ChatRequest
 from ..types import Messages, validate_messages
-from .http import ChatRequest, HTTPChatProvider
+from .base import SetupOption
+from .http import HTTPChatProvider
 
 __all__ = ["CodeLinkAva"]
 
@@ -37,6 +39,20 @@ class CodeLinkAva(HTTPChatProvider):
         ("max_retries", "int"),
         ("headers", "dict[str, str]"),
     )
+    setup_options: ClassVar[tuple[SetupOption, ...]] = (
+        SetupOption("api_url", "--api-url", "full chat endpoint URL", env=API_URL_ENV),
+    )
+    single_model: ClassVar[bool] = True
+    relays_openai_chunks: ClassVar[bool] = True
+
+    @classmethod
+    def endpoint(cls, options: Mapping[str, Any]) -> str:
+        """The chat endpoint: `api_url=`, else `CODELINKAVA_API_URL`, else the seed's."""
+        return str(cls.setup_options[0].value(options) or cls.api_url)
+
+    @classmethod
+    def describe_endpoint(cls, options: Mapping[str, Any]) -> str:
+        return cls.endpoint(options)
 
     @classmethod
     def headers(cls) -> dict[str, str]:
@@ -65,8 +81,8 @@ class CodeLinkAva(HTTPChatProvider):
         `stream` true), except the library's own options.
         """
         kwargs = dict(kwargs)
-        api_url = kwargs.pop("api_url", None) or os.environ.get(API_URL_ENV) or cls.api_url
-        options, extra = split_options(kwargs)
+        api_url = cls.endpoint({"api_url": kwargs.pop("api_url", None)})
+        options, extra = split_options(kwargs, cls.retry_policy)
         body = {
             "messages": validate_messages(messages),
             "temperature": 0.6,

@@ -12,13 +12,17 @@ import contextlib
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..chunk import ChatChunk
 from ..errors import InvalidRequestError, ModelNotFoundError, ProviderError
 from ..types import Messages, text_of, validate_messages
-from .base import AsyncGeneratorProvider
+from .base import AsyncGeneratorProvider, SetupOption
+
+if TYPE_CHECKING:
+    from ._llama_engine import Engine, Job
 
 __all__ = ["LocalModel", "default_model_path"]
 
@@ -106,12 +110,34 @@ class LocalModel(AsyncGeneratorProvider):
         ("repeat_penalty", "float"),
         ("model_path", "str"),
     )
+    setup_options: ClassVar[tuple[SetupOption, ...]] = (
+        SetupOption("model_path", "--model-path", "any GGUF chat model file", env=MODEL_PATH_ENV),
+    )
+    request_fields: ClassVar[frozenset[str] | None] = _SAMPLING_KEYS | frozenset(
+        {"stream", "stream_options", "user", "metadata", "store", "max_completion_tokens"}
+    )
+    single_model: ClassVar[bool] = True
+    uses_network: ClassVar[bool] = False
+    warm_up_message: ClassVar[str | None] = "loading the local model (SmolLM2-135M)..."
 
-    _engines: ClassVar[dict[str, Any]] = {}
+    _engines: ClassVar[dict[str, Engine]] = {}
     _engines_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def engine(cls, model_path: str | None = None) -> Any:
+    def describe_endpoint(cls, options: Mapping[str, Any]) -> str:
+        return "embedded (llama.cpp)"
+
+    @classmethod
+    def is_warm(cls, options: Mapping[str, Any]) -> bool:
+        return cls.engine(options.get("model_path")).loaded
+
+    @classmethod
+    async def warm_up(cls, options: Mapping[str, Any]) -> None:
+        """Load the model now (on its worker thread) rather than on the first request."""
+        await cls.engine(options.get("model_path")).wait_loaded()
+
+    @classmethod
+    def engine(cls, model_path: str | None = None) -> Engine:
         """The loaded (or loading) engine for a GGUF file; one per file per process."""
         path = model_path or default_model_path()
         with cls._engines_lock:
@@ -125,16 +151,19 @@ class LocalModel(AsyncGeneratorProvider):
             return engine
 
     @classmethod
-    def served_model(cls, model_path: str | None) -> str:
+    def served_model(cls, options: Mapping[str, Any]) -> str:
         """The name this model answers to: the default one, or the GGUF file's stem."""
-        if model_path is None and not os.environ.get(MODEL_PATH_ENV):
-            return cls.default_model
-        return Path(model_path or os.environ[MODEL_PATH_ENV]).stem
+        path = cls.setup_options[0].value(options)
+        return Path(path).stem if path else cls.default_model
 
     @classmethod
     def sampling(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Our defaults, overridden by the caller's sampling options; unknown options refused."""
         params = dict(DEFAULT_SAMPLING)
+        kwargs = dict(kwargs)
+        if kwargs.get("max_completion_tokens") is not None:  # the newer name for max_tokens
+            kwargs["max_tokens"] = kwargs.pop("max_completion_tokens")
+        kwargs.pop("max_completion_tokens", None)
         for key, value in kwargs.items():
             if key in _SAMPLING_KEYS:
                 if value is not None or key == "seed":
@@ -153,12 +182,11 @@ class LocalModel(AsyncGeneratorProvider):
         return params
 
     @classmethod
-    async def create_async_generator(
-        cls, model: str, messages: Messages, **kwargs: Any
-    ) -> AsyncIterator[str]:
-        """Generate on the local model, yielding each token's text as it is produced."""
+    def _prepare(
+        cls, model: str, messages: Messages, kwargs: dict[str, Any]
+    ) -> tuple[Engine, list[dict[str, Any]], dict[str, Any]]:
         model_path = kwargs.pop("model_path", None)
-        served = cls.served_model(model_path)
+        served = cls.served_model({"model_path": model_path})
         if model and model not in (served, cls.default_model, "local", "default"):
             raise ModelNotFoundError(
                 f"the local provider serves {served!r}, not {model!r}; "
@@ -169,9 +197,37 @@ class LocalModel(AsyncGeneratorProvider):
             for m in validate_messages(messages)
         ]
         params = cls.sampling(kwargs)
-        engine = cls.engine(model_path)
+        return cls.engine(model_path), checked, params
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncGenerator[str, None]:
+        """Generate on the local model, yielding each token's text as it is produced."""
+        engine, checked, params = cls._prepare(model, messages, kwargs)
         # aclosing: when our consumer leaves, the engine's generator is closed now (and the
         # worker told to stop), not whenever the garbage collector gets to it.
         async with contextlib.aclosing(engine.generate(checked, params)) as pieces:
             async for piece in pieces:
                 yield piece
+
+    @classmethod
+    async def create_async_chunk_batches(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        """Typed chunks: the role with the first token, a chunk a token, then the finish
+        reason and the real usage (prompt tokens counted by llama.cpp)."""
+        engine, checked, params = cls._prepare(model, messages, kwargs)
+        first = True
+        jobs: list[Job] = []
+        async with contextlib.aclosing(
+            engine.generate(checked, params, on_job=jobs.append)
+        ) as pieces:
+            async for piece in pieces:
+                if first:
+                    first = False
+                    yield [ChatChunk(content=piece, role="assistant")]
+                else:
+                    yield [ChatChunk(content=piece)]
+        job = jobs[0]
+        yield [ChatChunk(finish_reason=job.finish_reason or "stop", usage=job.usage())]

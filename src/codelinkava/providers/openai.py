@@ -8,9 +8,12 @@ from typing import Any, ClassVar
 
 from .._version import __version__
 from ..config import split_options
-from ..errors import InvalidRequestError, StreamError
+from ..errors import InvalidRequestError, ProviderError, StreamError
+from ..formats import OPENAI_SSE
+from ..request import ChatRequest
 from ..types import Messages, validate_messages
-from .http import ChatRequest, HTTPChatProvider
+from .base import SetupOption
+from .http import HTTPChatProvider
 
 __all__ = ["OpenAICompatible"]
 
@@ -40,17 +43,48 @@ class OpenAICompatible(HTTPChatProvider):
         ("max_retries", "int"),
         ("headers", "dict[str, str]"),
     )
+    setup_options: ClassVar[tuple[SetupOption, ...]] = (
+        SetupOption(
+            "base_url", "--base-url", "base URL, e.g. http://127.0.0.1:8000/v1", env=BASE_URL_ENV
+        ),
+        SetupOption("api_key", "--api-key-upstream", "API key", env=API_KEY_ENV, secret=True),
+    )
+    relays_openai_chunks: ClassVar[bool] = True
+
+    @classmethod
+    def base_url(cls, options: Mapping[str, Any]) -> str:
+        """`base_url=`, else `OPENAI_BASE_URL`, else OpenAI's."""
+        return str(cls.setup_options[0].value(options) or DEFAULT_BASE_URL).rstrip("/")
 
     @classmethod
     def endpoint(cls, base_url: str | None = None) -> str:
         """`{base_url}/chat/completions`, from the argument, `OPENAI_BASE_URL`, or OpenAI's."""
-        base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        return base.rstrip("/") + "/chat/completions"
+        return cls.base_url({"base_url": base_url}) + "/chat/completions"
+
+    @classmethod
+    def describe_endpoint(cls, options: Mapping[str, Any]) -> str:
+        return cls.base_url(options)
+
+    @classmethod
+    async def pick_model(cls, options: Mapping[str, Any]) -> str:
+        """For a server other than OpenAI's own, the first model it lists.
+
+        vLLM, llama.cpp, Ollama and our gateway each name theirs, so
+        `chat --base-url URL "..."` works without knowing the name.
+        """
+        if cls.base_url(options) == DEFAULT_BASE_URL:
+            return cls.default_model
+        lookup = {k: options[k] for k in ("base_url", "api_key") if options.get(k)}
+        try:
+            listed = await cls.list_models(**lookup, timeout=5, max_retries=0)
+        except ProviderError:
+            return cls.default_model  # the chat request itself will say what is wrong
+        return listed[0] if listed else cls.default_model
 
     @classmethod
     def _headers(cls, api_key: str | None, extra: Mapping[str, str]) -> dict[str, str]:
         headers = {
-            "Accept": "text/event-stream, application/json",
+            "Accept": OPENAI_SSE.accept,
             "Content-Type": "application/json",
             "User-Agent": f"codelinkava/{__version__}",
         }
@@ -62,9 +96,9 @@ class OpenAICompatible(HTTPChatProvider):
     @classmethod
     async def list_models(cls, **kwargs: Any) -> list[str]:
         """The model ids `GET {base_url}/models` lists (`base_url`, `api_key`, `timeout`, ...)."""
-        base = kwargs.pop("base_url", None) or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        base = cls.base_url({"base_url": kwargs.pop("base_url", None)})
         api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
-        options, _ = split_options(kwargs)
+        options, _ = split_options(kwargs, cls.retry_policy)
         from .._chat import fetch_json
 
         listing = await fetch_json(
@@ -81,7 +115,7 @@ class OpenAICompatible(HTTPChatProvider):
         kwargs = dict(kwargs)
         url = cls.endpoint(kwargs.pop("base_url", None))
         api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
-        options, extra = split_options(kwargs)
+        options, extra = split_options(kwargs, cls.retry_policy)
         model = model or cls.default_model
         if not isinstance(model, str):
             raise InvalidRequestError(f"model must be a string, not {type(model).__name__}")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from codelinkava import errors
 
-__all__ = ["error_body", "error_payload", "public_message", "status_for"]
+__all__ = ["error_payload", "error_response", "public_message", "status_for"]
 
 log = logging.getLogger("codelinkava.server")
 
@@ -17,12 +18,30 @@ _URL = re.compile(r"\bhttps?://[^\s'\"]*[^\s'\":,;.)]")
 _HOST_PORT = re.compile(r"\b(to|from|at) \[?[A-Za-z0-9.\-:]+\]?:\d+\b")
 
 
-def error_payload(message: str, type: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "code": code, "param": None}}
+def error_payload(
+    message: str, type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "code": code, "param": param}}
 
 
-def error_body(message: str, type: str, code: str | None = None) -> bytes:
-    return json.dumps(error_payload(message, type, code)).encode()
+def error_response(
+    status: int,
+    message: str,
+    type: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
+) -> JSONResponse:
+    """An error answer in OpenAI's shape, usable from routes and raw ASGI alike."""
+    return JSONResponse(error_payload(message, type, code, param), status, headers=headers)
+
+
+def provider_error_response(exc: errors.ProviderError) -> JSONResponse:
+    """The HTTP answer for a provider error raised before anything was sent."""
+    status, kind, code, headers = status_for(exc)
+    param = exc.param if isinstance(exc, errors.InvalidRequestError) else None
+    return error_response(status, public_message(exc), kind, code, headers, param=param)
 
 
 #: Upstream statuses that blame the request, not the upstream, passed on as they are.

@@ -7,39 +7,15 @@ Pure ASGI rather than FastAPI dependencies so they guard every route
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-from .errors import error_body
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AuthMiddleware", "BodyLimitMiddleware"]
+from .chat_page import is_page_path
+from .errors import error_response
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["OPEN_PATHS", "AuthMiddleware", "BodyLimitMiddleware"]
 
 OPEN_PATHS = frozenset({"/health"})
-
-
-async def send_error(
-    send: Send,
-    status: int,
-    message: str,
-    type: str,
-    code: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    body = error_body(message, type, code)
-    raw_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    for name, value in (headers or {}).items():
-        raw_headers.append((name.lower().encode(), value.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class AuthMiddleware:
@@ -50,7 +26,9 @@ class AuthMiddleware:
         self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        path = scope.get("path", "")
+        open_path = path in OPEN_PATHS or is_page_path(path)
+        if scope["type"] != "http" or open_path or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         given = b""
@@ -62,14 +40,14 @@ class AuthMiddleware:
                 break
         # NOTE: constant-time comparison, so response timing leaks nothing about the key.
         if not hmac.compare_digest(given, self._key):
-            await send_error(
-                send,
+            refused = error_response(
                 401,
                 "missing or wrong API key: send `Authorization: Bearer <key>`",
                 "authentication_error",
                 "invalid_api_key",
                 {"www-authenticate": "Bearer"},
             )
+            await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -96,7 +74,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > self.limit:
-                    await self._refuse(send)
+                    await self._refuse(scope, receive, send)
                     return
                 break
         parts: list[bytes] = []
@@ -108,7 +86,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             parts.append(chunk)
             if not message.get("more_body", False):
@@ -125,12 +103,12 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        await send_error(
-            send,
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = error_response(
             413,
             f"the request body is larger than {self.limit:,} bytes",
             "invalid_request_error",
             "request_too_large",
             {"connection": "close"},
         )
+        await refused(scope, receive, send)

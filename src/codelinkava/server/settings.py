@@ -28,4 +28,5 @@ class GatewaySettings:
     max_concurrency: int = 64
     max_messages: int = 2048
     cors_origins: tuple[str, ...] = ()
+    chat_page: bool = True  # the chat page at `/` (server/static/)
     preload: bool = True  # load the local model at start-up, not on the first request

@@ -1,8 +1,12 @@
 """Request bodies the gateway accepts, as pydantic v2 models.
 
-Only fields we understand are kept (`extra="ignore"`): a request can tune
-sampling but can never smuggle in `api_url`, `base_url`, `proxy`, `headers`
-or `model_path` -- the provider's options come from the server's settings.
+The rule of the relay: a field that changes the answer is forwarded as the
+caller sent it, or refused with a 400 that names it -- never dropped. So the
+models keep unknown fields (`extra="allow"`) and type the documented ones only
+to refuse nonsense early. What no request may carry are the library's own
+options (`api_url`, `base_url`, `api_key`, `proxy`, `headers`, `model_path`,
+...): they pick a destination, a key or a file, and come from the server's
+settings; `reserved_field` names the first one a body tries to smuggle in.
 """
 
 from __future__ import annotations
@@ -11,48 +15,111 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ChatCompletionRequest", "CodeLinkAvaRequest", "Message", "StreamOptions"]
+from codelinkava.config import LIBRARY_OPTIONS
+
+__all__ = [
+    "ChatCompletionRequest",
+    "CodeLinkAvaRequest",
+    "Message",
+    "StreamOptions",
+    "reserved_field",
+]
 
 _ROLE = Literal["system", "developer", "user", "assistant", "tool", "function"]
+_PART_KEYS = {
+    "text": "text",
+    "image_url": "image_url",
+    "input_audio": "input_audio",
+    "file": "file",
+    "refusal": "refusal",
+}
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """One message; tool calls, tool results, names and content parts travel as sent."""
+
+    model_config = ConfigDict(extra="allow")
 
     role: _ROLE
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
 
     @field_validator("content")
     @classmethod
-    def _parts_have_text(cls, value: Any) -> Any:
+    def _parts_are_typed(cls, value: Any) -> Any:
         if isinstance(value, list):
-            for part in value:
-                if part.get("type", "text") != "text" or not isinstance(part.get("text", ""), str):
-                    raise ValueError("only text content parts are supported")
+            for index, part in enumerate(value):
+                kind = part.get("type", "text")
+                key = _PART_KEYS.get(kind) if isinstance(kind, str) else None
+                if key is None:
+                    raise ValueError(
+                        f"content[{index}] has type {kind!r}; expected one of "
+                        f"{', '.join(_PART_KEYS)}"
+                    )
+                if key not in part and not (kind == "text" and not part):
+                    raise ValueError(f"content[{index}] ({kind}) has no {key!r}")
+                if kind == "text" and not isinstance(part.get("text", ""), str):
+                    raise ValueError(f"content[{index}].text must be a string")
         return value
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     include_usage: bool = False
 
 
-class _Sampling(BaseModel):
-    """Sampling fields forwarded to the provider when set."""
+class _Tool(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
-    model_config = ConfigDict(extra="ignore")
+    type: str = "function"
+    function: dict[str, Any]
+
+    @field_validator("function")
+    @classmethod
+    def _named(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("name"), str) or not value["name"]:
+            raise ValueError("a tool's function needs a name")
+        return value
+
+
+class _ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class _Fields(BaseModel):
+    """The documented Chat Completions fields, typed; any other field is kept as sent."""
+
+    model_config = ConfigDict(extra="allow")
 
     temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=32768)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=32768)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    n: int | None = Field(default=None, ge=1, le=1)
+    n: int | None = Field(default=None, ge=1, le=128)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    logit_bias: dict[str, float] | None = None
+    response_format: _ResponseFormat | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    stream_options: StreamOptions | None = None
 
     @field_validator("stop")
     @classmethod
@@ -61,39 +128,42 @@ class _Sampling(BaseModel):
             raise ValueError("at most 4 stop sequences")
         return value
 
-    def sampling(self) -> dict[str, Any]:
-        """The set sampling fields, as provider keyword arguments."""
-        out: dict[str, Any] = {}
-        for name in (
-            "temperature",
-            "top_p",
-            "stop",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        max_tokens = self.max_completion_tokens or self.max_tokens
-        if max_tokens is not None:
-            out["max_tokens"] = max_tokens
-        return out
+    def forwarded(self) -> dict[str, Any]:
+        """Every field the caller set (typed or not), as sent, but the model and messages."""
+        fields = self.model_dump(exclude_unset=True, exclude={"model", "messages"})
+        return fields
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
 
-class ChatCompletionRequest(_Sampling):
+class ChatCompletionRequest(_Fields):
     """`POST /v1/chat/completions`, OpenAI's shape."""
 
     model: str = ""
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
-    stream_options: StreamOptions | None = None
 
 
-class CodeLinkAvaRequest(_Sampling):
+class CodeLinkAvaRequest(_Fields):
     """`POST /api/chat`, the seed's shape: streams unless told otherwise, temperature 0.6."""
 
     model: str = ""
     messages: list[Message] = Field(min_length=1)
     stream: bool = True
     temperature: float | None = Field(default=0.6, ge=0, le=2)
+
+    def forwarded(self) -> dict[str, Any]:
+        fields = super().forwarded()
+        fields.setdefault("temperature", self.temperature)  # the seed's default, always sent
+        return fields
+
+
+def reserved_field(body: BaseModel) -> str | None:
+    """The first field of `body` that only the server's settings may set, if any."""
+    extra = body.model_extra or {}
+    for name in extra:
+        if name in LIBRARY_OPTIONS:
+            return name
+    return None

@@ -1,0 +1,102 @@
+"""What answers behind the gateway: the seam between the HTTP routes and the providers.
+
+The routes ask a `Backend` for the models it serves and for a `Call`: the
+typed chunk batches of one answer, plus what the relay and the metrics need
+to know (which deployment answered, whether its chunks' `raw` JSON may be
+forwarded as it is). `SingleProvider` fronts one provider -- what
+`codelinkava serve --provider ...` runs; a router over many deployments
+implements the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from codelinkava.chunk import ChatChunk
+from codelinkava.errors import InvalidRequestError
+from codelinkava.providers import AsyncGeneratorProvider
+
+__all__ = ["Backend", "Call", "SingleProvider"]
+
+
+@dataclass
+class Call:
+    """One answer on its way: its chunk batches and where they come from."""
+
+    batches: AsyncGenerator[list[ChatChunk], None]
+    #: The name of what answers (metrics' `deployment` label).
+    deployment: str
+    #: Whether each chunk's `raw` is an OpenAI `chat.completion.chunk` to forward untouched.
+    relays_openai_chunks: bool
+    #: Filled in by a router as it moves on: how many deployments failed before text,
+    #: whether the answer came from a fallback group.
+    attempts: list[str] = field(default_factory=list)
+    fallback: bool = False
+
+
+class Backend(Protocol):
+    """Serves model names; opens calls."""
+
+    def models(self) -> list[str]:
+        """The model names `/v1/models` lists, the default first."""
+
+    async def warm_up(self) -> None:
+        """Get ready (load a local model) before the first request."""
+
+    def open(
+        self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]
+    ) -> Call:
+        """Start an answer; raise our errors (InvalidRequestError, ModelNotFoundError...)
+        for a request that can be refused before anything is sent."""
+
+    async def aclose(self) -> None:
+        """Release what it holds (connections to shared stores)."""
+
+
+class SingleProvider:
+    """One provider with fixed set-up options, under one model name."""
+
+    def __init__(
+        self,
+        provider: type[AsyncGeneratorProvider],
+        options: Mapping[str, Any],
+        model: str | None = None,
+        *,
+        preload: bool = True,
+    ) -> None:
+        self.provider = provider
+        self.options = dict(options)
+        #: The name in /v1/models, used when a request names none.
+        self.model = model or provider.served_model(self.options)
+        self.preload = preload
+
+    def models(self) -> list[str]:
+        return [self.model]
+
+    async def warm_up(self) -> None:
+        if self.preload:
+            await self.provider.warm_up(self.options)
+
+    def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
+        provider = self.provider
+        provider.check_request_fields(fields)
+        model = model or self.model
+        # A one-model provider knows its model by its own name; ours is an alias for it.
+        upstream_model = "" if provider.single_model and model == self.model else model
+        clash = set(fields) & set(self.options)
+        if clash:
+            name = sorted(clash)[0]
+            raise InvalidRequestError(f"the field {name!r} is set by the server", param=name)
+        batches = provider.create_async_chunk_batches(
+            upstream_model, messages, **self.options, **fields
+        )
+        return Call(
+            batches=batches,
+            deployment=provider.__name__,
+            relays_openai_chunks=provider.relays_openai_chunks,
+        )
+
+    async def aclose(self) -> None:
+        return None
