@@ -30,10 +30,14 @@ class Call:
     deployment: str
     #: Whether each chunk's `raw` is an OpenAI `chat.completion.chunk` to forward untouched.
     relays_openai_chunks: bool
-    #: Filled in by a router as it moves on: how many deployments failed before text,
-    #: whether the answer came from a fallback group.
+    #: Filled in by a router as it goes (read when the response ends, for the metrics):
+    #: the deployments that failed before the first chunk, whether a fallback group
+    #: answered, how many deployments were skipped for their rate limits, and the
+    #: completion tokens of hedged attempts that lost the race and were cancelled.
     attempts: list[str] = field(default_factory=list)
     fallback: bool = False
+    rate_limited: int = 0
+    hedge_tokens: int = 0
 
 
 class Backend(Protocol):

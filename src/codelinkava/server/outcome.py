@@ -39,6 +39,8 @@ class Outcome:
     #: Deployments that failed before the first chunk; whether a fallback group answered.
     attempts: list[str] = field(default_factory=list)
     fallback: bool = False
+    rate_limited: int = 0
+    hedge_tokens: int = 0
 
     @property
     def time_to_first_chunk(self) -> float | None:

@@ -248,6 +248,8 @@ class _ChatResponse(Response):
             outcome.ended = loop.time()
             outcome.attempts = call.attempts
             outcome.fallback = call.fallback
+            outcome.rate_limited = call.rate_limited
+            outcome.hedge_tokens = call.hedge_tokens
             self._count_tokens()
             self.on_close(outcome)
 

@@ -256,6 +256,7 @@ function messageElement(conv, message, index) {
 function renderConversation() {
   const conv = current();
   if (!conv) return;
+  if (state.run && state.run.conv !== conv) state.run.view = null; // it streams off screen
   showTitle(conv);
   ui.system.value = conv.system;
   ui.temperature.value = conv.temperature ?? "";
