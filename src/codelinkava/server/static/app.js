@@ -246,7 +246,13 @@ function messageElement(conv, message, index) {
     if (!live && (message.cut || message.stopped)) {
       const mark = document.createElement("p");
       mark.className = message.cut ? "cut" : "stopped";
-      mark.textContent = message.cut ? `Cut off: ${message.cut}` : "Stopped";
+      if (message.cut) {
+        const label = document.createElement("strong");
+        label.textContent = "Cut off:";
+        mark.append(label, ` ${message.cut}`);
+      } else {
+        mark.textContent = "Stopped";
+      }
       el.append(mark);
     }
   }

@@ -80,7 +80,9 @@ export function loadConversations() {
 /** Saves the conversations; false when the browser refused (storage full or off). */
 export function saveConversations(conversations, current) {
   try {
-    const clean = conversations.map((c) => ({ ...c, messages: c.messages.map(cleanMessage).filter(Boolean) }));
+    // An answer with no text yet (its first token not arrived) is not worth keeping.
+    const kept = (m) => m && !(m.role === "assistant" && m.content === "");
+    const clean = conversations.map((c) => ({ ...c, messages: c.messages.map(cleanMessage).filter(kept) }));
     localStorage.setItem(CONVERSATIONS, JSON.stringify({ conversations: clean, current }));
     return true;
   } catch {
