@@ -20,6 +20,7 @@ from .config import ClientOptions
 from .errors import (
     InvalidRequestError,
     ProviderConnectionError,
+    ProviderError,
     ProviderTimeoutError,
     ResponseStatusError,
     StreamError,
@@ -27,8 +28,9 @@ from .errors import (
     body_preview,
     make_status_error,
 )
-from .formats.base import StreamDecoder
+from .formats.base import BodyKind, StreamDecoder, WireFormat
 from .request import ChatRequest
+from .retry import RetryPolicy
 from .transport import Response, Transport, TransportRequest, default_transport
 
 __all__ = ["fetch_json", "stream_chunks", "stream_texts"]
@@ -103,18 +105,7 @@ async def _stream(
     )
     wire = request.wire
     try:
-        kind = response.content_type
-        # The label may lie: let the format look at the first bytes, reading on while
-        # too few to tell (a blank-line keep-alive, a split BOM).
-        while (body_kind := wire.classify(kind, first, final=False)) is None:
-            if len(first) > _SNIFF_LIMIT:
-                body_kind = wire.classify(kind, first, final=True) or "other"
-                break
-            more = await response.read_chunk(first_deadline, first_phase)
-            if not more:
-                body_kind = "other"  # the body ended before it said what it is
-                break
-            first += more
+        body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
         if body_kind == "whole":
             chunk = await _read_whole(request, response, first, total_deadline)
             report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
@@ -126,41 +117,81 @@ async def _stream(
             preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
             raise StreamError(
                 f"expected {wire.name} from {request.url} but got "
-                f"{kind or 'no content type'} (HTTP {response.status}): {body_preview(preview)}"
+                f"{response.content_type or 'no content type'} (HTTP {response.status}): "
+                f"{body_preview(preview)}"
             )
         decoder = wire.decoder()
-        decode = view(decoder)
-        idle = timeouts.idle
-        chunk_bytes = first
-        while chunk_bytes:
-            batch: list[T] = []
-            try:
-                for item in decode(chunk_bytes):
-                    batch.append(item)
-                    if len(batch) == _MAX_BATCH:
-                        # A big read (a fast upstream's backlog) still reaches the
-                        # caller promptly: its first item need not wait for the last.
-                        yield batch
-                        batch = []
-            except StreamError:
-                if batch:  # what arrived before the error still reaches the caller, in order
-                    yield batch
-                raise
-            if batch:
-                yield batch
-            if decoder.done:
-                report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
-                await response.finish()
-                return
-            if idle is None and total_deadline is None:
-                chunk_bytes = await response.read_chunk(None, "idle")
-            else:
-                deadline, phase = _deadline(loop, idle, total_deadline, "idle")
-                chunk_bytes = await response.read_chunk(deadline, phase)
-        decoder.close()
+        async for batch in _decode(
+            response, decoder, view(decoder), first, request, total_deadline
+        ):
+            yield batch
+        if decoder.done:
+            await response.finish()
+        else:
+            decoder.close()
         report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
     finally:
         response.close()
+
+
+async def _classify(
+    response: Response, wire: WireFormat, first: bytes, deadline: float | None, phase: str
+) -> tuple[BodyKind, bytes]:
+    """What the body is, by its label and first bytes, and the bytes read to tell.
+
+    The label may lie: the format looks at the first bytes, and we read on while
+    they are too few to tell (a blank-line keep-alive, a split BOM).
+    """
+    kind = response.content_type
+    while (body_kind := wire.classify(kind, first, final=False)) is None:
+        if len(first) > _SNIFF_LIMIT:
+            return wire.classify(kind, first, final=True) or "other", first
+        more = await response.read_chunk(deadline, phase)
+        if not more:
+            return "other", first  # the body ended before it said what it is
+        first += more
+    return body_kind, first
+
+
+async def _decode(
+    response: Response,
+    decoder: StreamDecoder,
+    decode: Callable[[bytes], Iterator[T]],
+    first: bytes,
+    request: ChatRequest,
+    total_deadline: float | None,
+) -> AsyncGenerator[list[T], None]:
+    """Read and decode until the format's end marker or the end of the body.
+
+    Yields the items of each read together, at most `_MAX_BATCH` at a time;
+    what arrived before a broken event still reaches the caller, in order.
+    """
+    loop = asyncio.get_running_loop()
+    idle = request.options.timeouts.idle
+    chunk_bytes = first
+    while chunk_bytes:
+        batch: list[T] = []
+        try:
+            for item in decode(chunk_bytes):
+                batch.append(item)
+                if len(batch) == _MAX_BATCH:
+                    # A big read (a fast upstream's backlog) still reaches the
+                    # caller promptly: its first item need not wait for the last.
+                    yield batch
+                    batch = []
+        except StreamError:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
+        if decoder.done:
+            return
+        if idle is None and total_deadline is None:
+            chunk_bytes = await response.read_chunk(None, "idle")
+        else:
+            deadline, phase = _deadline(loop, idle, total_deadline, "idle")
+            chunk_bytes = await response.read_chunk(deadline, phase)
 
 
 def _deadline(
@@ -219,46 +250,10 @@ async def _send_with_retries(
         deadline, phase = _deadline(
             loop, options.timeouts.first_chunk, total_deadline, "first_chunk"
         )
-        error: ResponseStatusError | ProviderConnectionError | ProviderTimeoutError
-        retry_after: float | None = None
-        try:
-            response = await transport.open(wire_request, deadline, phase)
-        except ProviderConnectionError as exc:
-            if not policy.retry_connection_errors:
-                raise
-            error = exc
-        except ProviderTimeoutError as exc:
-            if exc.phase != "connect" or not policy.retry_connection_errors:
-                raise
-            error = exc
-        else:
-            if 200 <= response.status < 300:
-                try:
-                    return response, await response.read_chunk(deadline, phase), deadline, phase
-                except StreamTruncatedError as exc:
-                    # Lost before the body began: nothing was seen, so a retry is safe.
-                    response.close()
-                    cause = exc.__cause__ or exc
-                    error = ProviderConnectionError(
-                        f"the connection to {request.url} was lost before the answer began: "
-                        f"{type(cause).__name__}: {cause}"
-                    )
-                except BaseException:
-                    response.close()
-                    raise
-            else:
-                try:
-                    text = await response.read_text(ERROR_BODY_LIMIT, deadline)
-                finally:
-                    response.close()
-                error = make_status_error(
-                    response.status, text, response.headers, url=request.url
-                )
-                if not policy.retries_status(response.status):
-                    raise error
-                retry_after, allowed = policy.server_wait(response.headers)
-                if not allowed:
-                    raise error
+        outcome = await _attempt(transport, wire_request, request.url, policy, deadline, phase)
+        if not isinstance(outcome[0], ProviderError):
+            return outcome
+        error, retry_after = outcome[0], outcome[1]
         if attempt >= policy.max_retries:
             raise error
         delay = policy.delay(attempt, retry_after)
@@ -266,6 +261,59 @@ async def _send_with_retries(
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+_Failure = tuple[
+    "ResponseStatusError | ProviderConnectionError | ProviderTimeoutError", "float | None"
+]
+
+
+async def _attempt(
+    transport: Transport,
+    wire_request: TransportRequest,
+    url: str,
+    policy: RetryPolicy,
+    deadline: float | None,
+    phase: str,
+) -> tuple[Response, bytes, float | None, str] | _Failure:
+    """One try: a 2xx response with its first bytes, or (the error, the server's wait)
+    when the policy says it may be retried. Errors it may not retry are raised."""
+    try:
+        response = await transport.open(wire_request, deadline, phase)
+    except ProviderConnectionError as exc:
+        if not policy.retry_connection_errors:
+            raise
+        return exc, None
+    except ProviderTimeoutError as exc:
+        if exc.phase != "connect" or not policy.retry_connection_errors:
+            raise
+        return exc, None
+    if 200 <= response.status < 300:
+        try:
+            return response, await response.read_chunk(deadline, phase), deadline, phase
+        except StreamTruncatedError as exc:
+            # Lost before the body began: nothing was seen, so a retry is safe.
+            response.close()
+            cause = exc.__cause__ or exc
+            lost = ProviderConnectionError(
+                f"the connection to {url} was lost before the answer began: "
+                f"{type(cause).__name__}: {cause}"
+            )
+            return lost, None
+        except BaseException:
+            response.close()
+            raise
+    try:
+        text = await response.read_text(ERROR_BODY_LIMIT, deadline)
+    finally:
+        response.close()
+    error = make_status_error(response.status, text, response.headers, url=url)
+    if not policy.retries_status(response.status):
+        raise error
+    retry_after, allowed = policy.server_wait(response.headers)
+    if not allowed:
+        raise error
+    return error, retry_after
 
 
 def _wire_request(

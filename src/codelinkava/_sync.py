@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from .errors import ProviderError
 
-__all__ = ["iterate_sync", "run_sync"]
+__all__ = ["iterate_sync"]
 
 T = TypeVar("T")
 _CLOSE_WAIT_SECONDS = 10.0
@@ -115,9 +115,7 @@ def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
         except BaseException as exc:  # handed to the caller, who re-raises it
             items.put((_ERROR, exc))
         finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await agen.aclose()
 
     task_future = asyncio.run_coroutine_threadsafe(pump(), loop)
     # A done callback, not a line in pump(): a task cancelled before its first
@@ -137,8 +135,3 @@ def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
         if not finished.is_set():
             task_future.cancel()  # thread-safe: it cancels the task on its own loop
             finished.wait(_CLOSE_WAIT_SECONDS)
-
-
-def run_sync(agen: AsyncGenerator[str, None]) -> str:
-    """The joined text of `agen`, from synchronous code."""
-    return "".join(iterate_sync(agen))

@@ -7,11 +7,21 @@ await its pieces; each token is handed over with `call_soon_threadsafe`.
 When the caller goes away (break, cancel, client disconnect) it sets the
 job's stop flag; the worker checks it after every token, so at most one more
 token is generated -- `Job.tokens` lets tests and benchmarks prove it.
+
+The same question gets the same answer whatever was asked before. llama-cpp-python
+reuses the KV cache of the longest prompt prefix the last job shared, so a prompt's
+tokens were evaluated in batches whose split depended on the previous request, and
+the logits differ in the last bits with the batch shape -- enough to flip a sampled
+token at temperature 0.2. The worker therefore rewinds the context after every job to
+one fixed prefix (the chat template's default start: system prompt and user header),
+evaluated once, the same way, at load: every prompt is then split the same way every
+time, at the cost of nothing for prompts that start with that prefix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import queue
 import threading
@@ -29,12 +39,13 @@ _END = object()
 
 @dataclass
 class EngineStats:
-    """Counters a benchmark or the gateway's /health can read."""
+    """What the worker has done; benchmarks and tests read it to prove generation stopped."""
 
     load_seconds: float | None = None
     jobs_done: int = 0
     jobs_stopped: int = 0  # ended early because the caller went away
     tokens: int = 0
+    prefix_rebuilds: int = 0  # times the fixed prompt prefix was evaluated again
 
 
 @dataclass
@@ -59,6 +70,38 @@ class Job:
         }
 
 
+def _default_prompt_prefix(llm: Any) -> list[int]:
+    """The tokens every prompt without a system message starts with, under the model's
+    own chat template: where two one-word questions' prompts part. Empty (rewind to an
+    empty context) when llama-cpp-python formats prompts some other way."""
+    template = llm.metadata.get("tokenizer.chat_template")
+    if llm.chat_handler is not None or llm.chat_format != "chat_template.default" or not template:
+        return []
+    try:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text(token: int) -> str:
+            return str(llm._model.token_get_text(token)) if token != -1 else ""
+
+        formatter = Jinja2ChatFormatter(
+            template=template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos())
+        )
+        prompts = []
+        for question in ("Hi", "Why?"):
+            result = formatter(messages=[{"role": "user", "content": question}])
+            prompts.append(
+                llm.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True)
+            )
+    except Exception:  # an unusual template: no shared prefix, nothing lost but speed
+        return []
+    prefix: list[int] = []
+    for first, second in zip(*prompts, strict=False):
+        if first != second:
+            break
+        prefix.append(int(first))
+    return prefix
+
+
 def _default_threads() -> int:
     """Half the cores this process may use (llama-cpp-python's own default), at least one."""
     try:
@@ -81,10 +124,16 @@ class Engine:
         self._llm: Any = None
         self._load_error: BaseException | None = None
         self._loaded = threading.Event()
+        #: The tokens the context holds between jobs (see the module's docstring).
+        self._prefix: list[int] = []
+        self._grammar_checks: dict[str, bool] = {}
+        self._grammar_lock = threading.Lock()
+        self._exiting = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"codelinkava-llama-{id(self):x}", daemon=True
         )
         self._thread.start()
+        atexit.register(self._stop_at_exit)
 
     @property
     def loaded(self) -> bool:
@@ -116,6 +165,7 @@ class Engine:
                 n_threads_batch=threads,
                 verbose=False,
             )
+            self._prepare_prefix()
             self.stats.load_seconds = time.perf_counter() - started
         except BaseException as exc:  # reported to every caller by wait_loaded()
             self._load_error = exc
@@ -129,12 +179,15 @@ class Engine:
 
     def _generate(self, job: Job) -> None:
         self.last_job = job
+        clean = False
         try:
             if self._load_error is not None:
                 raise ProviderError(f"the model is not loaded: {self._load_error}")
-            if job.stop.is_set():
+            if job.stop.is_set() or self._exiting.is_set():
                 self.stats.jobs_stopped += 1
+                clean = True
                 return
+            self._check_logit_bias(job.params.get("logit_bias"))
             stream = self._llm.create_chat_completion(job.messages, stream=True, **job.params)
             try:
                 for chunk in stream:
@@ -158,8 +211,13 @@ class Engine:
                 self.stats.jobs_stopped += 1
             else:
                 self.stats.jobs_done += 1
+            clean = True
             job.deliver(_END)
+        except InvalidRequestError as exc:
+            clean = True
+            job.deliver(exc)
         except ValueError as exc:  # llama-cpp-python's "Requested tokens exceed context window"
+            clean = True
             job.deliver(InvalidRequestError(f"the conversation does not fit the model: {exc}"))
         except BaseException as exc:
             job.deliver(
@@ -169,6 +227,76 @@ class Engine:
             )
         finally:
             job.done.set()
+            if self._load_error is None and not self._exiting.is_set():
+                self._rewind(clean=clean)
+
+    def _prepare_prefix(self) -> None:
+        """Find the fixed prefix and evaluate it; without one, every job starts empty."""
+        try:
+            self._prefix = _default_prompt_prefix(self._llm)
+            self._rewind(clean=False)
+        except Exception:  # a model we cannot read a prefix from still answers
+            self._prefix = []
+            self._llm.reset()
+
+    def _rewind(self, *, clean: bool) -> None:
+        """Leave the context holding exactly the fixed prefix, as evaluated at load.
+
+        After a job whose prompt started with the prefix, its cache entries are the ones
+        computed at load: dropping what follows them is free. Otherwise (another system
+        prompt, a failed job) the prefix is evaluated again from an empty context, in one
+        batch, as at load -- about as long as a short prompt, while the worker is idle.
+        A prompt cannot be a strict prefix of the fixed one (every chat prompt ends with
+        the assistant's header), so a prefix that reads the same was not recomputed.
+        """
+        llm = self._llm
+        size = len(self._prefix)
+        held = [int(token) for token in llm.input_ids[:size]] if llm.n_tokens >= size else None
+        if clean and held == self._prefix:
+            if llm.n_tokens > size:
+                llm._ctx.kv_cache_seq_rm(-1, size, -1)
+                llm.n_tokens = size
+            return
+        if self._loaded.is_set():
+            self.stats.prefix_rebuilds += 1
+        llm.reset()
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        if size:
+            llm.eval(self._prefix)
+
+    def _check_logit_bias(self, bias: Any) -> None:
+        """llama-cpp-python indexes the logits with each key: one out of range would fail
+        inside a sampler callback, where the error cannot reach the caller."""
+        if not bias:
+            return
+        vocab = int(self._llm.n_vocab())
+        for key in bias:
+            token = int(key)
+            if not 0 <= token < vocab:
+                raise InvalidRequestError(
+                    f"logit_bias names token {key}; this model's tokens are 0 to {vocab - 1}",
+                    param="logit_bias",
+                )
+
+    def grammar_parses(self, grammar: str) -> bool:
+        """Whether llama.cpp accepts a GBNF grammar. Asked before a job uses it: given a
+        grammar it cannot parse, llama.cpp's sampler is null and the process crashes."""
+        with self._grammar_lock:
+            known = self._grammar_checks.get(grammar)
+            if known is not None:
+                return known
+            import llama_cpp
+
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                self._llm._model.vocab, grammar.encode(), b"root"
+            )
+            parses = bool(sampler)
+            if parses:
+                llama_cpp.llama_sampler_free(sampler)
+            if len(self._grammar_checks) > 256:
+                self._grammar_checks.clear()
+            self._grammar_checks[grammar] = parses
+            return parses
 
     async def generate(
         self,
@@ -213,3 +341,14 @@ class Engine:
     def close(self) -> None:
         """Stop the worker after the jobs already queued."""
         self._jobs.put(None)
+
+    def _stop_at_exit(self) -> None:
+        """At interpreter exit, wait (briefly) for the worker to leave llama.cpp: a daemon
+        thread still in it when the model is freed crashes the process. The job it is
+        running stops at its next token; queued ones are skipped."""
+        self._exiting.set()
+        job = self.last_job
+        if job is not None:
+            job.stop.set()
+        self._jobs.put(None)
+        self._thread.join(10)

@@ -246,6 +246,7 @@ class _ChatResponse(Response):
         finally:
             watch.stop()
             outcome.ended = loop.time()
+            outcome.deployment = call.deployment  # a router names the one that answered as it goes
             outcome.attempts = call.attempts
             outcome.fallback = call.fallback
             outcome.rate_limited = call.rate_limited
@@ -296,7 +297,7 @@ class EventStreamResponse(_ChatResponse):
         raw = call.relays_openai_chunks and not self.text_only
         render = self._render_raw if raw else self._render
         try:
-            first = await anext(batches, None) or []
+            first = await _first_substance(batches)
         except Exception as exc:
             await self._fail_before_start(*asgi, _provider_error(exc))
             return
@@ -382,6 +383,27 @@ class EventStreamResponse(_ChatResponse):
         if encoder.include_usage and not self.text_only:
             tail += encoder.usage(make_usage(self.usage, self.outcome.pieces, self.prompt_estimate))
         return tail + DONE
+
+
+async def _first_substance(batches: AsyncGenerator[list[ChatChunk], None]) -> list[ChatChunk]:
+    """The chunks up to the first that says something (text, a tool call, the end).
+
+    A role-only opening chunk is held back with them, so an upstream that fails
+    right after it still gets the client a real HTTP error, not a 200 stream.
+    """
+    held: list[ChatChunk] = []
+    async for batch in batches:
+        held.extend(batch)
+        for chunk in batch:
+            if (
+                chunk.content
+                or chunk.tool_calls
+                or chunk.refusal
+                or chunk.finish_reason
+                or chunk.usage is not None
+            ):
+                return held
+    return held
 
 
 def _with_role(chunk: ChatChunk) -> ChatChunk:

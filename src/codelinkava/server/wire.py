@@ -25,6 +25,7 @@ __all__ = [
     "reserved_field",
 ]
 
+_INT32 = 2**31 - 1
 _ROLE = Literal["system", "developer", "user", "assistant", "tool", "function"]
 _PART_KEYS = {
     "text": "text",
@@ -63,7 +64,21 @@ class Message(BaseModel):
                     raise ValueError(f"content[{index}] ({kind}) has no {key!r}")
                 if kind == "text" and not isinstance(part.get("text", ""), str):
                     raise ValueError(f"content[{index}].text must be a string")
+                if kind == "image_url":
+                    _check_image_url(index, part["image_url"])
         return value
+
+
+def _check_image_url(index: int, image: Any) -> None:
+    """Only http(s) and data: images: a `file:` URL would pick a file on the upstream's host."""
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(url, str):
+        raise ValueError(f"content[{index}].image_url.url must be a string")
+    scheme = url.partition(":")[0].lower()
+    if scheme not in ("http", "https", "data"):
+        raise ValueError(
+            f"content[{index}].image_url.url must be an http(s) or data: URL, not {scheme}:"
+        )
 
 
 class StreamOptions(BaseModel):
@@ -100,8 +115,8 @@ class _Fields(BaseModel):
 
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=_INT32)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=_INT32)
     stop: str | list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
