@@ -35,6 +35,7 @@ __all__ = [
     "StreamError",
     "StreamTruncatedError",
     "UpstreamError",
+    "body_preview",
     "make_status_error",
     "parse_retry_after",
 ]

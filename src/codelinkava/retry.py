@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidRequestError, parse_retry_after
 
-__all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy"]
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "DEFAULT_RETRY_STATUSES",
+    "RetryPolicy",
+]
 
 #: Statuses worth a second try: timeouts, conflicts, rate limits and server faults.
 DEFAULT_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(

@@ -7,7 +7,12 @@ from typing import Any, TypeAlias
 
 from .errors import InvalidRequestError
 
-__all__ = ["Message", "Messages", "validate_messages"]
+__all__ = [
+    "Message",
+    "Messages",
+    "text_of",
+    "validate_messages",
+]
 
 Message: TypeAlias = Mapping[str, Any]
 Messages: TypeAlias = Sequence[Message]

@@ -10,7 +10,13 @@ from starlette.responses import JSONResponse
 
 from codelinkava import errors
 
-__all__ = ["error_payload", "error_response", "public_message", "status_for"]
+__all__ = [
+    "error_payload",
+    "error_response",
+    "provider_error_response",
+    "public_message",
+    "status_for",
+]
 
 log = logging.getLogger("codelinkava.server")
 
