@@ -195,7 +195,9 @@ def _instance(cls: type[BaseException]) -> BaseException:
 
     for args in ((), ("boom",), (1, "boom"), (MagicMock(), OSError(111, "refused"))):
         try:
-            return cls(*args)
+            exc = cls(*args)
+            str(exc)  # some build lazily and fail only when shown
+            return exc
         except (TypeError, AttributeError):
             continue
     required = [
