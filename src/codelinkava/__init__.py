@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors
 from ._version import __version__
+from .chat_completion import ChatCompletion
 from .chunk import AnswerBuilder, ChatChunk, ToolCall, ToolCallDelta
 from .config import Timeouts
 from .providers import (
@@ -21,6 +22,7 @@ from .providers import (
     CodeLinkAva,
     LocalModel,
     OpenAICompatible,
+    RetryProvider,
     get_provider,
 )
 from .retry import RetryPolicy
@@ -31,10 +33,12 @@ __all__ = [
     "AsyncGeneratorProvider",
     "BaseProvider",
     "ChatChunk",
+    "ChatCompletion",
     "CodeLinkAva",
     "LocalModel",
     "OpenAICompatible",
     "RetryPolicy",
+    "RetryProvider",
     "Timeouts",
     "ToolCall",
     "ToolCallDelta",

@@ -9,6 +9,7 @@ from .codelinkava import CodeLinkAva
 from .http import HTTPChatProvider
 from .local import LocalModel
 from .openai import OpenAICompatible
+from .retry_provider import RetryProvider
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -20,6 +21,7 @@ __all__ = [
     "HTTPChatProvider",
     "LocalModel",
     "OpenAICompatible",
+    "RetryProvider",
     "SetupOption",
     "get_provider",
 ]

@@ -15,7 +15,10 @@ from ..types import Messages, validate_messages
 from .base import SetupOption
 from .http import HTTPChatProvider
 
-__all__ = ["OpenAICompatible"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "OpenAICompatible",
+]
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
 API_KEY_ENV = "OPENAI_API_KEY"
