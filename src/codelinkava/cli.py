@@ -21,6 +21,8 @@ from .config import split_options
 from .errors import InvalidRequestError, ProviderError
 from .providers import DEFAULT_PROVIDER, PROVIDERS, AsyncGeneratorProvider, get_provider
 
+API_KEY_ENV = "CODELINKAVA_API_KEY"  # the gateway's own key (server/settings.py reads it too)
+
 __all__ = ["main"]
 
 EXIT_PROVIDER_ERROR = 1
@@ -36,7 +38,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"codelinkava {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_chat_command(commands)
+    _add_serve_command(commands)
+    providers = commands.add_parser(
+        "providers", help="list providers, their models and a live check"
+    )
+    providers.add_argument("--no-check", action="store_true", help="skip the live check")
+    providers.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds for each live check (default 5)"
+    )
+    _add_endpoint_options(providers)
+    return parser
 
+
+def _add_chat_command(commands: Any) -> None:
     chat = commands.add_parser(
         "chat",
         help="stream an answer to stdout (no prompt: an interactive conversation)",
@@ -51,11 +66,14 @@ def _build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-tokens", type=int, help="the most tokens to generate")
     chat.add_argument("--timeout", type=float, help="connect / first-chunk / idle limit in seconds")
 
+
+def _add_serve_command(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
-        help="run the gateway (/api/chat, /v1/chat/completions)",
+        help="run the gateway (/api/chat, /v1/chat/completions, the chat page at /)",
         description="Serve the CodeLinkAva wire format (POST /api/chat) and OpenAI's "
-        "(POST /v1/chat/completions, GET /v1/models), plus GET /health, in front of a provider.",
+        "(POST /v1/chat/completions, GET /v1/models), a chat page at /, GET /health and "
+        "GET /metrics, in front of one provider or, with --config, many deployments.",
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -63,10 +81,18 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     _add_provider_options(serve, default="local")
     serve.add_argument(
+        "--config",
+        help="a LiteLLM-style config file (model_list, router_settings, general_settings."
+        "master_key): route over its deployments instead of one --provider",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on the port (default 1)"
+    )
+    serve.add_argument(
         "--api-key",
         default=None,
-        help="require `Authorization: Bearer KEY` on every route but /health "
-        "(default: $CODELINKAVA_API_KEY; none means open)",
+        help=f"require `Authorization: Bearer KEY` on every route but /health and the page "
+        f"(default: ${API_KEY_ENV}, else the config's master_key; none means open)",
     )
     serve.add_argument(
         "--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)"
@@ -74,12 +100,12 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--timeout",
         type=float,
-        help="codelinkava/openai providers: upstream connect / first-chunk / idle limit in seconds",
+        help="network providers: upstream connect / first-chunk / idle limit in seconds",
     )
     serve.add_argument(
         "--max-retries",
         type=int,
-        help="codelinkava/openai providers: retries before the first chunk (default 2)",
+        help="network providers: retries before the first chunk (default 2)",
     )
     serve.add_argument(
         "--max-body-bytes",
@@ -94,24 +120,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="allow this browser origin (repeatable; default: CORS off)",
     )
     serve.add_argument(
-        "--grace",
-        type=float,
-        default=30.0,
-        help="seconds in-flight streams get on SIGTERM (default 30)",
+        "--grace", type=float, default=30.0, help="seconds in-flight streams get on SIGTERM"
     )
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
-
-    providers = commands.add_parser(
-        "providers", help="list providers, their models and a live check"
+    serve.add_argument(
+        "--log-json", action="store_true", help="the access log as JSON lines (default: text)"
     )
-    providers.add_argument("--no-check", action="store_true", help="skip the live check")
-    providers.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds for each live check (default 5)"
-    )
-    _add_endpoint_options(providers)
-    return parser
 
 
 def _add_provider_options(parser: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -155,8 +171,9 @@ def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
             seen.add(option.flag)
             default = f" (default ${option.env})" if option.env else ""
             parser.add_argument(
-                option.flag, dest=f"setup_{option.name}", help=f"{name} provider: "
-                f"{option.help}{default}"
+                option.flag,
+                dest=f"setup_{option.name}",
+                help=f"{name} provider: {option.help}{default}",
             )
 
 
@@ -193,11 +210,13 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .server import GatewaySettings, create_app
+        from .server.factory import ServeSpec, build_app
     except ImportError as exc:
         raise InvalidRequestError(
             f"the gateway needs its extras: pip install 'codelinkava[server]' ({exc})"
         ) from None
+    if args.workers < 1:
+        raise InvalidRequestError("--workers must be at least 1")
     name = _choose_provider(args)
     options = _provider_options(args, name)
     if get_provider(name).uses_network:
@@ -206,38 +225,62 @@ def _serve(args: argparse.Namespace) -> int:
         if args.max_retries is not None:
             options["max_retries"] = args.max_retries
         split_options({k: v for k, v in options.items() if k in ("timeout", "max_retries")})
-    api_key = args.api_key or os.environ.get("CODELINKAVA_API_KEY") or None
-    settings = GatewaySettings(
+    spec = ServeSpec(
         provider=name,
         provider_options=options,
         model=args.model,
-        api_key=api_key,
+        config=args.config,
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_body_bytes=args.max_body_bytes,
         max_concurrency=args.max_concurrency,
-        cors_origins=tuple(args.cors_origin),
+        cors_origins=list(args.cors_origin),
+        access_log_json=args.log_json,
     )
+    app = build_app(spec)  # also checks a config file before any worker starts
+    keyed = ", key required" if app.state.gateway.settings.api_key else ""
+    what = f"config {args.config}" if args.config else f"provider {name}"
     print(
-        f"codelinkava gateway on http://{args.host}:{args.port} (provider {name}"
-        f"{', key required' if api_key else ''})",
+        f"codelinkava gateway on http://{args.host}:{args.port} ({what}{keyed}, "
+        f"{args.workers} worker{'s' if args.workers > 1 else ''})",
         file=sys.stderr,
     )
-    http: Any = "auto"
-    try:
-        from .server.protocol import GuardedHttpToolsProtocol  # needs httptools
+    run: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": args.grace,
+        "access_log": args.log_level == "debug",
+        "http": _http_protocol(),
+    }
+    if args.workers == 1:
+        uvicorn.run(app, **run)
+        return 0
+    from .server.metrics import prepare_multiprocess_dir
 
-        http = GuardedHttpToolsProtocol
-    except ImportError:
-        pass  # plain uvicorn: no head-size limit or read deadlines (README, "The gateway")
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=args.grace,
-        access_log=args.log_level == "debug",
-        http=http,
-    )
+    metrics_dir = prepare_multiprocess_dir()  # before the workers start: they inherit it
+    spec.to_environment()
+    try:
+        uvicorn.run(
+            "codelinkava.server.factory:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            **run,
+        )
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _http_protocol() -> str:
+    """uvicorn's httptools protocol with our head limit and read deadlines, by import name
+    (worker processes import it); plain "auto" without httptools."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "auto"  # no head-size limit or read deadlines (README, "The gateway")
+    return "codelinkava.server.protocol:GuardedHttpToolsProtocol"
 
 
 async def _check(
@@ -265,7 +308,8 @@ async def _check(
 
 
 def _providers(args: argparse.Namespace) -> int:
-    for name, provider in PROVIDERS.items():
+    for name in sorted(PROVIDERS, key=lambda n: (n != DEFAULT_PROVIDER, n)):  # the default first
+        provider = PROVIDERS[name]
         options = _provider_options(args, name)
         models = ", ".join(provider.models) or "(whatever the server serves)"
         where = provider.describe_endpoint(options)

@@ -182,7 +182,7 @@ async def test_unknown_route_and_method(gateway: Gateway) -> None:
     error_of(raw)
 
 
-async def test_request_fields_cannot_choose_a_file_or_an_upstream(gateway: Gateway) -> None:
+async def test_request_fields_that_choose_a_file_or_an_upstream_are_refused(gateway: Gateway) -> None:
     body = {
         **VALID,
         "model_path": "/etc/passwd",
@@ -191,6 +191,9 @@ async def test_request_fields_cannot_choose_a_file_or_an_upstream(gateway: Gatew
         "proxy": "http://127.0.0.1:1",
     }
     status, _, raw = await request("POST", f"{gateway.url}/v1/chat/completions", body=body)
+    assert status == 400, raw  # refused by name, never silently ignored
+    assert error_of(raw)["param"] in body
+    status, _, raw = await request("POST", f"{gateway.url}/v1/chat/completions", body=VALID)
     assert status == 200, raw
     assert json.loads(raw)["choices"][0]["message"]["content"]
 
@@ -343,7 +346,7 @@ async def test_upstream_rate_limit_passes_retry_after_on(
     assert error_of(raw)["type"] == "rate_limit_error"
 
 
-async def test_request_cannot_choose_the_upstream(proxy: Gateway, upstream: ScriptedServer) -> None:
+async def test_request_cannot_choose_the_upstream_it_is_refused_by_name(proxy: Gateway, upstream: ScriptedServer) -> None:
     decoy = ScriptedServer()
     decoy.start()
     try:
@@ -359,6 +362,10 @@ async def test_request_cannot_choose_the_upstream(proxy: Gateway, upstream: Scri
             "api_key": "stolen",
         }
         status, _, raw = await request("POST", f"{proxy.url}/v1/chat/completions", body=body)
+        assert status == 400, raw
+        assert error_of(raw)["param"] in body
+        plain = {k: v for k, v in body.items() if k in ("model", "messages", "stream")}
+        status, _, raw = await request("POST", f"{proxy.url}/v1/chat/completions", body=plain)
     finally:
         decoy.stop()
     assert status == 200, raw

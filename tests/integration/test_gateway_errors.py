@@ -449,3 +449,25 @@ async def test_sse_headers_of_the_scripted_upstream_are_not_copied(
     server.reply(Reply(headers={**SSE_HEADERS, "X-Upstream-Secret": "1"}, body=[sse("a")]))
     _, headers, _ = await call(chat_url(gateway), {**VALID, "stream": True})
     assert "X-Upstream-Secret" not in headers
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+        ("tool_choice", "required"),
+        ("logprobs", True),
+        ("n", 2),
+    ],
+)
+async def test_api_chat_refuses_what_text_deltas_cannot_carry(
+    server: ScriptedServer, field: str, value: object
+) -> None:
+    with live_gateway(fronting(server.url("/v1"))) as gateway:
+        status, _, raw = await call(f"{gateway.url}/api/chat", {**VALID, field: value})
+        assert status == 400, raw
+        error = json.loads(raw)["error"]
+        assert error["param"] == field and "/v1/chat/completions" in error["message"]
+        status, _, _ = await call(chat_url(gateway), {**VALID, field: value, "stream": False})
+    assert len(server.requests) == 1  # /v1 forwarded it; /api/chat sent nothing
+    assert server.requests[0].json()[field] == value

@@ -1,0 +1,99 @@
+"""Building the gateway app from what `codelinkava serve` was told: one provider or a config file.
+
+`codelinkava serve --workers N` starts N processes through uvicorn, which
+imports the app by name in each of them; so the CLI writes what it was told
+into an environment variable (`ServeSpec.to_environment`) and each worker
+builds the same app from it (`app_from_environment`). One worker builds it
+directly, from the same spec, so both paths are one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from codelinkava.providers import get_provider
+
+from .app import create_app
+from .backend import Backend, SingleProvider
+from .settings import GatewaySettings
+
+__all__ = ["SPEC_ENV", "ServeSpec", "app_from_environment", "build_app"]
+
+#: Where the CLI leaves the spec for worker processes.
+SPEC_ENV = "CODELINKAVA_SERVE_SPEC"
+
+
+@dataclass
+class ServeSpec:
+    """Everything `serve` needs to build the app, as plain data (it crosses processes)."""
+
+    provider: str = "local"
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    config: str | None = None  # a LiteLLM-style config file: routing over its deployments
+    api_key: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_concurrency: int = 64
+    cors_origins: list[str] = field(default_factory=list)
+    access_log_json: bool = False
+
+    def to_environment(self) -> None:
+        """Leave the spec where worker processes find it (it may hold keys: the variable
+        lives only in this process and its children)."""
+        os.environ[SPEC_ENV] = json.dumps(asdict(self))
+
+    @classmethod
+    def from_environment(cls) -> ServeSpec:
+        raw = os.environ.get(SPEC_ENV)
+        if not raw:
+            raise RuntimeError(f"{SPEC_ENV} is not set: start workers with `codelinkava serve`")
+        return cls(**json.loads(raw))
+
+
+def build_app(spec: ServeSpec) -> FastAPI:
+    """The gateway for `spec`; a config file's errors raise `ConfigError` naming the key."""
+    api_key = spec.api_key
+    redis_url: str | None = None
+    backend: Backend
+    if spec.config:
+        backend, config_key, redis_url = _routed(spec.config)
+        api_key = api_key or config_key
+        provider = "config"
+    else:
+        backend = SingleProvider(get_provider(spec.provider), spec.provider_options, spec.model)
+        provider = spec.provider
+    settings = GatewaySettings(
+        provider=provider,
+        provider_options=spec.provider_options,
+        model=spec.model,
+        api_key=api_key,
+        max_body_bytes=spec.max_body_bytes,
+        max_concurrency=spec.max_concurrency,
+        cors_origins=tuple(spec.cors_origins),
+        redis_url=redis_url,
+        access_log_json=spec.access_log_json,
+    )
+    return create_app(settings, backend=backend)
+
+
+def _routed(path: str) -> tuple[Backend, str | None, str | None]:
+    """A router over the config file's deployments, its master key and Redis URL."""
+    from codelinkava.routing import load_config
+
+    from .limits import make_limiter
+    from .routed import DeploymentLimiter, RouterBackend
+
+    config = load_config(path)
+    redis_url = config.redis.url if config.redis is not None else None
+    limits = DeploymentLimiter(make_limiter(redis_url), owns=True)
+    return RouterBackend(config.router(limits=limits)), config.master_key, redis_url
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory in each worker process."""
+    return build_app(ServeSpec.from_environment())
