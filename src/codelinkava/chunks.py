@@ -73,13 +73,8 @@ class ChatStreamParser:
         self.usage: dict[str, Any] | None = None
         self.chunks = 0
 
-    def _object(self, event: ServerSentEvent) -> dict[str, Any] | None:
-        """The chunk object an event carries; None for [DONE] and keep-alives."""
-        data = event.data
-        if event.event != "message":
-            if event.event == "error":
-                raise upstream_error(_error_payload(data))
-            return None  # pings and other named events carry no chunk
+    def _object(self, data: str) -> dict[str, Any] | None:
+        """The chunk object a `message` event's data carries; None for [DONE], keep-alives."""
         if data == "[DONE]":
             self.done = True
             return None
@@ -98,9 +93,29 @@ class ChatStreamParser:
         self.chunks += 1
         return chunk
 
+    @staticmethod
+    def _named(event: ServerSentEvent) -> None:
+        """A named event: `event: error` raises; pings and the rest carry no chunk."""
+        if event.event == "error":
+            raise upstream_error(_error_payload(event.data))
+
     def feed(self, event: ServerSentEvent) -> str | None:
         """The text this event carries, or None. Raises UpstreamError / StreamError."""
-        chunk = self._object(event)
+        if event.event != "message":
+            self._named(event)
+            return None
+        return self.text_of(event.data)
+
+    def feed_chunk(self, event: ServerSentEvent) -> ChatChunk | None:
+        """The whole chunk this event carries, or None. Raises UpstreamError / StreamError."""
+        if event.event != "message":
+            self._named(event)
+            return None
+        return self.chunk_of(event.data)
+
+    def text_of(self, data: str) -> str | None:
+        """The text a `message` event's data carries, or None."""
+        chunk = self._object(data)
         if chunk is None:
             return None
         choices = chunk.get("choices")
@@ -116,9 +131,7 @@ class ChatStreamParser:
             content = delta.get("content")
             finish = choice.get("finish_reason")
         except (AttributeError, TypeError, KeyError, IndexError):
-            raise StreamError(
-                f"a chunk is not a chat-completion chunk: {_quote(event.data)}"
-            ) from None
+            raise StreamError(f"a chunk is not a chat-completion chunk: {_quote(data)}") from None
         if finish:
             self.finish_reason = str(finish)
         usage = chunk.get("usage")
@@ -127,17 +140,17 @@ class ChatStreamParser:
         if type(content) is str:
             return content or None
         if content is not None:
-            raise StreamError(f"delta.content is not a string: {_quote(event.data)}")
+            raise StreamError(f"delta.content is not a string: {_quote(data)}")
         return None
 
-    def feed_chunk(self, event: ServerSentEvent) -> ChatChunk | None:
-        """The whole chunk this event carries, or None. Raises UpstreamError / StreamError."""
-        chunk = self._object(event)
+    def chunk_of(self, data: str) -> ChatChunk | None:
+        """The whole chunk a `message` event's data carries, or None."""
+        chunk = self._object(data)
         if chunk is None:
             return None
         if not chunk.get("choices"):
             self._no_choices(chunk)
-        typed = chunk_from_wire(chunk, event.data)
+        typed = chunk_from_wire(chunk, data)
         if typed.finish_reason:
             self.finish_reason = typed.finish_reason
         if typed.usage is not None:

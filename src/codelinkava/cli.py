@@ -97,16 +97,7 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument(
         "--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)"
     )
-    serve.add_argument(
-        "--timeout",
-        type=float,
-        help="network providers: upstream connect / first-chunk / idle limit in seconds",
-    )
-    serve.add_argument(
-        "--max-retries",
-        type=int,
-        help="network providers: retries before the first chunk (default 2)",
-    )
+    _add_upstream_limits(serve)
     serve.add_argument(
         "--max-body-bytes",
         type=int,
@@ -127,6 +118,19 @@ def _add_serve_command(commands: Any) -> None:
     )
     serve.add_argument(
         "--log-json", action="store_true", help="the access log as JSON lines (default: text)"
+    )
+
+
+def _add_upstream_limits(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        help="network providers: upstream connect / first-chunk / idle limit in seconds",
+    )
+    serve.add_argument(
+        "--max-retries",
+        type=int,
+        help="network providers: retries before the first chunk (default 2)",
     )
 
 
@@ -208,7 +212,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
 
         from .server.factory import ServeSpec, build_app
     except ImportError as exc:
@@ -244,6 +248,14 @@ def _serve(args: argparse.Namespace) -> int:
         f"{args.workers} worker{'s' if args.workers > 1 else ''})",
         file=sys.stderr,
     )
+    _run_uvicorn(args, app, spec)
+    return 0
+
+
+def _run_uvicorn(args: argparse.Namespace, app: Any, spec: Any) -> None:
+    """One process serving `app`, or `--workers` processes each building it from `spec`."""
+    import uvicorn
+
     run: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -254,7 +266,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.workers == 1:
         uvicorn.run(app, **run)
-        return 0
+        return
     from .server.metrics import prepare_multiprocess_dir
 
     metrics_dir = prepare_multiprocess_dir()  # before the workers start: they inherit it
@@ -270,7 +282,6 @@ def _serve(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
 
 
 def _http_protocol() -> str:
