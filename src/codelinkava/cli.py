@@ -267,9 +267,11 @@ def _run_uvicorn(args: argparse.Namespace, app: Any, spec: Any) -> None:
     if args.workers == 1:
         uvicorn.run(app, **run)
         return
-    from .server.metrics import prepare_multiprocess_dir
+    from .server.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
-    metrics_dir = prepare_multiprocess_dir()  # before the workers start: they inherit it
+    given = os.environ.get(MULTIPROC_ENV)
+    # Before the workers start: they inherit the directory, emptied of an earlier run's files.
+    metrics_dir = prepare_multiprocess_dir(given)
     spec.to_environment()
     try:
         uvicorn.run(
@@ -279,9 +281,10 @@ def _run_uvicorn(args: argparse.Namespace, app: Any, spec: Any) -> None:
             **run,
         )
     finally:
-        import shutil
+        if not given:
+            import shutil
 
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _http_protocol() -> str:

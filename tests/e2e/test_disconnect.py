@@ -129,7 +129,7 @@ async def test_client_disconnect_stops_the_generation(
     stopped_after = time.perf_counter() - closed_at
     assert_stopped_early(job, 3)
     assert stopped_after < 0.5
-    await wait_until(lambda: local_gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: local_gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_non_streaming_client_that_leaves_stops_the_generation(
@@ -210,7 +210,7 @@ async def test_queued_request_whose_client_leaves_is_never_generated(
         job_a = engine.last_job
         assert job_a is not previous and job_a is not None
         queued = asyncio.create_task(second.post(url, json=body))  # waits behind the first
-        await wait_until(lambda: local_gateway.app.state.gate.in_flight == 2)
+        await wait_until(lambda: local_gateway.app.state.gateway.gate.in_flight == 2)
         queued.cancel()  # its client leaves while it is still queued
         with pytest.raises(asyncio.CancelledError):
             await queued
@@ -220,7 +220,7 @@ async def test_queued_request_whose_client_leaves_is_never_generated(
     assert job_a.stop.is_set() and job_a.tokens_after_stop <= 1
     assert job_b.stop.is_set()
     assert job_b.tokens == 0  # skipped: never reached llama.cpp
-    await wait_until(lambda: local_gateway.app.state.gate.in_flight == 0)
+    await wait_until(lambda: local_gateway.app.state.gateway.gate.in_flight == 0)
 
 
 async def test_concurrent_requests_are_all_answered_in_turn(local_gateway: LiveGateway) -> None:

@@ -5,6 +5,7 @@
     POST /v1/chat/completions   OpenAI's format, stream true or false
     GET  /v1/models             the model names this gateway serves
     GET  /health                liveness and load, open without a key
+    GET  /metrics               Prometheus metrics (server/metrics.py)
 
 The app keeps no conversation state, so it scales out by running more workers
 or hosts behind any load balancer.
@@ -20,12 +21,15 @@ from fastapi import FastAPI
 from codelinkava import get_provider
 from codelinkava._version import __version__
 
+from .access_log import install_access_log
 from .backend import Backend, SingleProvider
 from .chat_page import page_routes
 from .handlers import install_handlers
+from .limits import Limiter
+from .metrics import install_metrics
 from .middleware import AuthMiddleware, BodyLimitMiddleware
 from .outcome import OutcomeHook
-from .routes import GatewayState, router
+from .routes import GatewayState, install_routes
 from .settings import GatewaySettings
 
 __all__ = ["create_app"]
@@ -36,11 +40,13 @@ def create_app(
     *,
     backend: Backend | None = None,
     hooks: Sequence[OutcomeHook] = (),
+    limiter: Limiter | None = None,
 ) -> FastAPI:
     """A gateway app for `settings` (defaults: the local model, no key, 127.0.0.1 limits).
 
     `backend` replaces the one provider the settings name (a router, say);
-    `hooks` hear the outcome of every chat response.
+    `hooks` hear the outcome of every chat response; `limiter` holds the concurrency
+    limit across processes when `settings.redis_url` is set (one shared with a router).
     """
     settings = settings or GatewaySettings()
     if backend is None:
@@ -50,7 +56,7 @@ def create_app(
             settings.model,
             preload=settings.preload,
         )
-    state = GatewayState(settings, backend, list(hooks))
+    state = GatewayState(settings, backend, list(hooks), limiter=limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
@@ -59,6 +65,7 @@ def create_app(
             yield
         finally:
             await state.backend.aclose()
+            await state.aclose()
 
     app = FastAPI(
         title="codelinkava gateway",
@@ -69,7 +76,9 @@ def create_app(
     )
     app.state.gateway = state
     install_handlers(app)
-    app.include_router(router)
+    install_routes(app)
+    install_metrics(app)
+    install_access_log(app)
     if settings.chat_page:
         app.router.routes.extend(page_routes())
     _install_middleware(app, settings)

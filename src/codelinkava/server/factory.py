@@ -20,6 +20,7 @@ from codelinkava.providers import get_provider
 
 from .app import create_app
 from .backend import Backend, SingleProvider
+from .limits import Limiter, make_limiter
 from .settings import GatewaySettings
 
 __all__ = ["SPEC_ENV", "ServeSpec", "app_from_environment", "build_app"]
@@ -59,9 +60,10 @@ def build_app(spec: ServeSpec) -> FastAPI:
     """The gateway for `spec`; a config file's errors raise `ConfigError` naming the key."""
     api_key = spec.api_key
     redis_url: str | None = None
+    limiter: Limiter | None = None
     backend: Backend
     if spec.config:
-        backend, config_key, redis_url = _routed(spec.config)
+        backend, config_key, redis_url, limiter = _routed(spec.config)
         api_key = api_key or config_key
         provider = "config"
     else:
@@ -78,20 +80,21 @@ def build_app(spec: ServeSpec) -> FastAPI:
         redis_url=redis_url,
         access_log_json=spec.access_log_json,
     )
-    return create_app(settings, backend=backend)
+    return create_app(settings, backend=backend, limiter=limiter)
 
 
-def _routed(path: str) -> tuple[Backend, str | None, str | None]:
-    """A router over the config file's deployments, its master key and Redis URL."""
+def _routed(path: str) -> tuple[Backend, str | None, str | None, Limiter]:
+    """A router over the config file's deployments, its master key, its Redis URL and the
+    limiter that the deployments' limits and the gateway's concurrency limit share."""
     from codelinkava.routing import load_config
 
-    from .limits import make_limiter
     from .routed import DeploymentLimiter, RouterBackend
 
     config = load_config(path)
     redis_url = config.redis.url if config.redis is not None else None
-    limits = DeploymentLimiter(make_limiter(redis_url), owns=True)
-    return RouterBackend(config.router(limits=limits)), config.master_key, redis_url
+    limiter = make_limiter(redis_url)
+    limits = DeploymentLimiter(limiter, owns=True)  # closing twice is safe
+    return RouterBackend(config.router(limits=limits)), config.master_key, redis_url, limiter
 
 
 def app_from_environment() -> FastAPI:

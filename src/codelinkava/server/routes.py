@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from .backend import Backend
 from .errors import error_response
 from .gate import Gate
+from .limits import Limiter, RedisLimiter, SharedGate
 from .outcome import Outcome, OutcomeHook, notify
 from .settings import GatewaySettings
 from .streaming import ChunkEncoder, CompletionResponse, EventStreamResponse
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest, reserved_field
 
-__all__ = ["GatewayState", "router"]
+__all__ = ["OVERLOADED", "GatewayState", "install_routes"]
 
-router = APIRouter()
+#: The error code of a request refused at the gateway's concurrency limit (503).
+OVERLOADED = "overloaded"
 
 
 class GatewayState:
@@ -30,13 +33,27 @@ class GatewayState:
         settings: GatewaySettings,
         backend: Backend,
         hooks: list[OutcomeHook] | None = None,
+        *,
+        limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.gate = Gate(settings.max_concurrency)
+        #: With Redis, the concurrency limit holds across every worker and host (`limiter`:
+        #: one to share with a router, else one of its own); without, `gate` alone.
+        self.shared_gate: SharedGate | None = None
+        if settings.redis_url:
+            self.shared_gate = SharedGate(self.gate, limiter or RedisLimiter(settings.redis_url))
         self.hooks: list[OutcomeHook] = list(hooks or [])
+        #: Told when a request is admitted (the in-flight gauge); `hooks` hear how it ended.
+        self.on_admit: list[Callable[[], None]] = []
 
-    def respond(
+    async def aclose(self) -> None:
+        """At shutdown: the shared gate's releases under way, its Redis connections."""
+        if self.shared_gate is not None:
+            await self.shared_gate.aclose()
+
+    async def respond(
         self, body: ChatCompletionRequest | CodeLinkAvaRequest, route: str, *, text_only: bool
     ) -> Response:
         """Admit a chat request and return the response that will stream its answer."""
@@ -48,18 +65,19 @@ class GatewayState:
                 "too_many_messages",
                 param="messages",
             )
-        reserved = reserved_field(body)
-        if reserved is not None:
+        refused = _refused_field(body, text_only)
+        if refused is not None:
+            name, why = refused
+            message = f"the field {name!r} is not accepted: {why}"
             return error_response(
-                400,
-                f"the field {reserved!r} is not accepted: the gateway's operator sets it",
-                "invalid_request_error",
-                "field_not_allowed",
-                param=reserved,
+                400, message, "invalid_request_error", "field_not_allowed", param=name
             )
-        ticket = self.gate.try_enter()
+        shared = self.shared_gate
+        ticket = self.gate.try_enter() if shared is None else await shared.try_enter()
         if ticket is None:
-            return _overloaded()
+            return self._refuse(body, route)
+        for admitted in self.on_admit:
+            admitted()
         messages = [m.model_dump(exclude_unset=True) for m in body.messages]
         fields = body.forwarded()
         fields["stream"] = body.stream
@@ -84,25 +102,59 @@ class GatewayState:
             call, encoder, outcome, close, prompt_estimate=prompt_estimate, text_only=text_only
         )
 
+    def _refuse(self, body: ChatCompletionRequest | CodeLinkAvaRequest, route: str) -> Response:
+        """At the concurrency limit: the hooks hear of it (metrics, access log), the client
+        gets a 503 at once."""
+        now = asyncio.get_running_loop().time()
+        model = body.model or self.backend.models()[0]
+        refused = Outcome(route, model, body.stream, now, status=503, error=OVERLOADED, ended=now)
+        notify(self.hooks, refused)
+        return _overloaded()
+
+
+#: What the seed's wire (`/api/chat`, text deltas only) has no way to carry back.
+_NOT_TEXT = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs")
+
+
+def _refused_field(
+    body: ChatCompletionRequest | CodeLinkAvaRequest, text_only: bool
+) -> tuple[str, str] | None:
+    """(a field no request may carry here, why), or None."""
+    reserved = reserved_field(body)
+    if reserved is not None:
+        return reserved, "the gateway's operator sets it"
+    beyond = _beyond_text(body) if text_only else None
+    if beyond is not None:
+        return beyond, "/api/chat answers in text deltas only; use /v1/chat/completions"
+    return None
+
+
+def _beyond_text(body: ChatCompletionRequest | CodeLinkAvaRequest) -> str | None:
+    """A field whose answer `/api/chat` could not relay: refused, never dropped."""
+    sent = body.model_fields_set | set(body.model_extra or ())
+    for name in _NOT_TEXT:
+        if name in sent and getattr(body, name, None) not in (None, False):
+            return name
+    if body.n is not None and body.n > 1:
+        return "n"
+    return None
+
 
 def _state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
 
-@router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
     """OpenAI's chat completions, streamed (SSE) or whole; every field forwarded or refused."""
-    return _state(request).respond(body, "/v1/chat/completions", text_only=False)
+    return await _state(request).respond(body, "/v1/chat/completions", text_only=False)
 
 
-@router.post("/api/chat", response_model=None)
 async def codelinkava_chat(request: Request, body: CodeLinkAvaRequest) -> Response:
     """The seed's CodeLinkAva wire format: `choices[0].delta.content` chunks, then [DONE]."""
-    return _state(request).respond(body, "/api/chat", text_only=True)
+    return await _state(request).respond(body, "/api/chat", text_only=True)
 
 
-@router.get("/v1/models")
 async def models(request: Request) -> dict[str, Any]:
     """The model names this gateway serves."""
     return {
@@ -114,7 +166,6 @@ async def models(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     """Liveness and this process's load; open without a key."""
     state = _state(request)
@@ -129,12 +180,22 @@ async def health(request: Request) -> dict[str, Any]:
     }
 
 
+def install_routes(app: FastAPI) -> None:
+    """Every route of the gateway, in one list."""
+    app.add_api_route(
+        "/v1/chat/completions", chat_completions, methods=["POST"], response_model=None
+    )
+    app.add_api_route("/api/chat", codelinkava_chat, methods=["POST"], response_model=None)
+    app.add_api_route("/v1/models", models, methods=["GET"])
+    app.add_api_route("/health", health, methods=["GET"])
+
+
 def _overloaded() -> JSONResponse:
     """At the concurrency limit: refuse at once, with a hint when to come back."""
     return error_response(
         503,
         "the server is at its concurrency limit; retry shortly",
         "overloaded_error",
-        "overloaded",
+        OVERLOADED,
         {"Retry-After": "1"},
     )

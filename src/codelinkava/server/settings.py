@@ -30,3 +30,7 @@ class GatewaySettings:
     cors_origins: tuple[str, ...] = ()
     chat_page: bool = True  # the chat page at `/` (server/static/)
     preload: bool = True  # load the local model at start-up, not on the first request
+    #: Redis shared by every worker and host: limits hold across all of them (server/limits.py).
+    #: None: per process.
+    redis_url: str | None = None
+    access_log_json: bool = False  # the access log (server/access_log.py) as JSON lines
