@@ -6,8 +6,16 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from codelinkava.chunks import ChatStreamParser, parse_completion, upstream_error
+from codelinkava.chunks import (
+    ChatStreamParser,
+    _general_chunk,
+    _plain_text_chunk,
+    parse_completion,
+    upstream_error,
+)
 from codelinkava.errors import StreamError, StreamTruncatedError, UpstreamError
 from codelinkava.sse import ServerSentEvent
 
@@ -441,3 +449,36 @@ def test_parse_completion_malformed(body: str, match: str) -> None:
     with pytest.raises(StreamError, match=match) as info:
         parse_completion(body)
     assert not isinstance(info.value, UpstreamError)
+
+
+# The plain-text shortcut gives what the general rules give --------------------------------
+
+_DELTAS = st.fixed_dictionaries(
+    {"content": st.one_of(st.text(max_size=5), st.none(), st.integers())},
+    optional={
+        "role": st.one_of(st.just("assistant"), st.none(), st.integers()),
+        "refusal": st.none(),
+        "tool_calls": st.just([{"index": 0, "function": {"arguments": "{"}}]),
+    },
+)
+_CHOICES = st.fixed_dictionaries(
+    {"delta": _DELTAS},
+    optional={
+        "index": st.one_of(st.integers(0, 3), st.text(max_size=2)),
+        "finish_reason": st.one_of(st.none(), st.just("stop")),
+        "logprobs": st.one_of(st.none(), st.just({"content": []})),
+    },
+)
+
+
+@given(_CHOICES, st.one_of(st.none(), st.just({"total_tokens": 1})))
+def test_the_plain_text_shortcut_agrees_with_the_general_rules(
+    choice: dict[str, Any], usage: dict[str, Any] | None
+) -> None:
+    chunk = {"choices": [choice], "usage": usage}
+    raw = json.dumps(chunk)
+    plain = _plain_text_chunk(chunk, chunk["choices"], usage, raw)
+    if plain is None:
+        return  # not the plain shape: the general rules alone decide
+    assert plain == _general_chunk(chunk, chunk["choices"], usage, raw)
+    assert plain.data is chunk and plain.raw == raw
