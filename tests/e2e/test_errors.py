@@ -182,7 +182,9 @@ async def test_unknown_route_and_method(gateway: Gateway) -> None:
     error_of(raw)
 
 
-async def test_request_fields_that_choose_a_file_or_an_upstream_are_refused(gateway: Gateway) -> None:
+async def test_request_fields_that_choose_a_file_or_an_upstream_are_refused(
+    gateway: Gateway,
+) -> None:
     body = {
         **VALID,
         "model_path": "/etc/passwd",
@@ -346,7 +348,9 @@ async def test_upstream_rate_limit_passes_retry_after_on(
     assert error_of(raw)["type"] == "rate_limit_error"
 
 
-async def test_request_cannot_choose_the_upstream_it_is_refused_by_name(proxy: Gateway, upstream: ScriptedServer) -> None:
+async def test_request_cannot_choose_the_upstream_it_is_refused_by_name(
+    proxy: Gateway, upstream: ScriptedServer
+) -> None:
     decoy = ScriptedServer()
     decoy.start()
     try:
