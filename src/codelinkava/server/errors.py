@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -14,6 +15,7 @@ __all__ = [
     "error_payload",
     "error_response",
     "provider_error_response",
+    "relayed_error",
     "public_message",
     "status_for",
 ]
@@ -47,6 +49,9 @@ def provider_error_response(exc: errors.ProviderError) -> JSONResponse:
     """The HTTP answer for a provider error raised before anything was sent."""
     status, kind, code, headers = status_for(exc)
     param = exc.param if isinstance(exc, errors.InvalidRequestError) else None
+    relayed = relayed_error(exc)
+    if relayed is not None and isinstance(relayed[1].get("param"), str):
+        param = relayed[1]["param"]
     return error_response(status, public_message(exc), kind, code, headers, param=param)
 
 
@@ -55,17 +60,50 @@ def provider_error_response(exc: errors.ProviderError) -> JSONResponse:
 _CLIENT_FAULTS = frozenset({400, 404, 413, 422})
 
 
+def relayed_error(exc: errors.ProviderError) -> tuple[int, dict[str, Any]] | None:
+    """The upstream's own status and error object, when it answered with one worth relaying.
+
+    An OpenAI-compatible upstream that refuses a request says why in a
+    machine-readable `{"error": {"type", "code", "param", "message"}}`; clients
+    sort errors by it (pydantic-ai tells a quota from a rate limit, an
+    overloaded server from a broken one), so it is passed on as it is. Not for
+    401/403 (they are about the gateway's own key) nor for a body without a
+    `type` or `code` (an HTML page, a bare message): those the gateway describes.
+    """
+    if not isinstance(exc, errors.ResponseStatusError) or exc.status in (401, 403):
+        return None
+    if not exc.body.lstrip().startswith("{"):
+        return None
+    try:
+        error = json.loads(exc.body).get("error")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return None
+    if error.get("type") is None and error.get("code") is None:
+        return None
+    return exc.status, error
+
+
 def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]]:
     """(HTTP status, error type, code, extra headers) for a provider error before streaming."""
+    relayed = relayed_error(exc)
+    if relayed is not None:
+        status, error = relayed
+        kind = error.get("type")
+        code = error.get("code")
+        return (
+            status,
+            kind if isinstance(kind, str) else "upstream_error",
+            str(code) if code is not None else f"upstream_status_{status}",
+            _retry_after(exc),
+        )
     if isinstance(exc, errors.InvalidRequestError):
         return 400, "invalid_request_error", "invalid_request", {}
     if isinstance(exc, errors.ModelNotFoundError):
         return 404, "invalid_request_error", "model_not_found", {}
     if isinstance(exc, errors.RateLimitError):
-        headers = {}
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return 429, "rate_limit_error", "upstream_rate_limited", headers
+        return 429, "rate_limit_error", "upstream_rate_limited", _retry_after(exc)
     if isinstance(exc, errors.ProviderTimeoutError):
         return 504, "upstream_error", "upstream_timeout", {}
     if isinstance(exc, errors.ProviderNotWorkingError):
@@ -81,6 +119,12 @@ def status_for(exc: errors.ProviderError) -> tuple[int, str, str, dict[str, str]
     return 500, "server_error", "provider_error", {}
 
 
+def _retry_after(exc: errors.ProviderError) -> dict[str, str]:
+    if isinstance(exc, errors.RateLimitError) and exc.retry_after is not None:
+        return {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return {}
+
+
 def public_message(exc: errors.ProviderError) -> str:
     """What a gateway caller is told: the upstream's reason, never its address or credentials.
 
@@ -88,6 +132,9 @@ def public_message(exc: errors.ProviderError) -> str:
     401 text may even quote part of the key. The full error is logged at DEBUG.
     """
     log.debug("provider error: %r", exc)
+    relayed = relayed_error(exc)
+    if relayed is not None:
+        return _scrub(relayed[1]["message"])
     if isinstance(exc, errors.AuthenticationError):
         return (
             f"the upstream refused the gateway's credentials (HTTP {exc.status}); "
@@ -97,5 +144,10 @@ def public_message(exc: errors.ProviderError) -> str:
         return "the upstream could not be reached"
     if isinstance(exc, errors.ProviderTimeoutError):
         return f"the upstream did not answer in time ({exc.phase or 'timeout'})"
-    text = _URL.sub("the upstream", str(exc))
+    return _scrub(str(exc))
+
+
+def _scrub(text: str) -> str:
+    """The text without URLs or host:port pairs: where the upstream is, is the operator's."""
+    text = _URL.sub("the upstream", text)
     return _HOST_PORT.sub(r"\1 the upstream", text)
