@@ -37,11 +37,7 @@ class HTTPChatProvider(AsyncGeneratorProvider):
         cls, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncGenerator[str, None]:
         """POST the conversation and yield the answer's text as it streams in."""
-        request = cls.build_request(model, messages, kwargs)
-        from .._chat import stream_texts  # imported on first use: keeps `import codelinkava` light
-
-        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
-        async with aclosing(stream_texts(request)) as batches:
+        async with aclosing(cls.create_async_batches(model, messages, **kwargs)) as batches:
             async for batch in batches:
                 for text in batch:
                     yield text
@@ -52,8 +48,9 @@ class HTTPChatProvider(AsyncGeneratorProvider):
     ) -> AsyncGenerator[list[str], None]:
         """The same text, a list per network read (what a relay writes in one send)."""
         request = cls.build_request(model, messages, kwargs)
-        from .._chat import stream_texts
+        from .._chat import stream_texts  # imported on first use: keeps `import codelinkava` light
 
+        # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
         async with aclosing(stream_texts(request)) as batches:
             async for batch in batches:
                 yield batch

@@ -15,8 +15,8 @@ __all__ = [
     "error_payload",
     "error_response",
     "provider_error_response",
-    "relayed_error",
     "public_message",
+    "relayed_error",
     "status_for",
 ]
 
