@@ -114,7 +114,10 @@ def _add_serve_command(commands: Any) -> None:
         "--grace", type=float, default=30.0, help="seconds in-flight streams get on SIGTERM"
     )
     serve.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's level; the access log (a line per request) at info and debug only",
     )
     serve.add_argument(
         "--log-json", action="store_true", help="the access log as JSON lines (default: text)"
@@ -239,6 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         cors_origins=list(args.cors_origin),
         access_log_json=args.log_json,
+        log_level=args.log_level,
     )
     app = build_app(spec)  # also checks a config file before any worker starts
     keyed = ", key required" if app.state.gateway.settings.api_key else ""

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
     from .routes import GatewayState
 
-__all__ = ["AccessLog", "access_fields", "install_access_log"]
+__all__ = ["ACCESS_LOGGER", "AccessLog", "access_fields", "install_access_log"]
 
-log = logging.getLogger("codelinkava.access")
+#: The logger of the access log: its level and handlers are the application's to set.
+ACCESS_LOGGER = "codelinkava.access"
+log = logging.getLogger(ACCESS_LOGGER)
 
 #: A value printed bare in the text form; anything else is JSON-quoted, so a model
 #: name with spaces, quotes or a newline cannot forge a field or a line.

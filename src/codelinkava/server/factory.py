@@ -10,6 +10,7 @@ directly, from the same spec, so both paths are one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from codelinkava.providers import get_provider
 
+from .access_log import ACCESS_LOGGER
 from .app import create_app
 from .backend import Backend, SingleProvider
 from .limits import Limiter, make_limiter
@@ -42,6 +44,8 @@ class ServeSpec:
     max_concurrency: int = 64
     cors_origins: list[str] = field(default_factory=list)
     access_log_json: bool = False
+    #: uvicorn's level; the access log (INFO lines) is written at `info` and `debug` only.
+    log_level: str = "info"
 
     def to_environment(self) -> None:
         """Leave the spec where worker processes find it (it may hold keys: the variable
@@ -80,7 +84,10 @@ def build_app(spec: ServeSpec) -> FastAPI:
         redis_url=redis_url,
         access_log_json=spec.access_log_json,
     )
-    return create_app(settings, backend=backend, limiter=limiter)
+    app = create_app(settings, backend=backend, limiter=limiter)
+    quiet = spec.log_level not in ("info", "debug", "trace")
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING if quiet else logging.INFO)
+    return app
 
 
 def _routed(path: str) -> tuple[Backend, str | None, str | None, Limiter]:
