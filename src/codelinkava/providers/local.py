@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..chunk import ChatChunk, ToolCallDelta
 from ..errors import InvalidRequestError, ModelNotFoundError, ProviderError
 from ..types import Messages, validate_messages
-from ._local_tools import Plan, plan_request, render_messages, with_instruction
 from .base import AsyncGeneratorProvider, SetupOption
 
 if TYPE_CHECKING:
     from ._llama_engine import Engine, Job
+    from ._local_tools import Plan
 
 __all__ = ["LocalModel", "default_model_path"]
 
@@ -193,6 +193,8 @@ class LocalModel(AsyncGeneratorProvider):
         """Refuse a field it does not know, then a value it cannot honour (`n=2`,
         `tool_choice: "auto"`, a schema the grammar cannot enforce), naming the field."""
         super().check_request_fields(fields)
+        from ._local_tools import plan_request  # on first use: keeps the import light
+
         plan_request(fields)
 
     @classmethod
@@ -232,6 +234,8 @@ class LocalModel(AsyncGeneratorProvider):
                 f"the local provider serves {served!r}, not {model!r}; "
                 "pass model_path= for another GGUF file"
             )
+        from ._local_tools import plan_request, render_messages, with_instruction
+
         checked = render_messages(validate_messages(messages))
         plan = plan_request(kwargs)
         params = cls.sampling(kwargs)
