@@ -89,6 +89,11 @@ def _add_serve_command(commands: Any) -> None:
         "--workers", type=int, default=1, help="worker processes on the port (default 1)"
     )
     serve.add_argument(
+        "--redis-url",
+        help="share the limits of every worker and host through this Redis "
+        "(e.g. redis://10.0.0.9:6379/0; default: the config's redis settings, else per process)",
+    )
+    serve.add_argument(
         "--api-key",
         default=None,
         help=f"require `Authorization: Bearer KEY` on every route but /health and the page "
@@ -237,6 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
         provider_options=options,
         model=args.model,
         config=args.config,
+        redis_url=args.redis_url,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_body_bytes=args.max_body_bytes,
         max_concurrency=args.max_concurrency,

@@ -39,6 +39,8 @@ class ServeSpec:
     provider_options: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     config: str | None = None  # a LiteLLM-style config file: routing over its deployments
+    #: Shared limits through this Redis (a config file's redis settings are used otherwise).
+    redis_url: str | None = None
     api_key: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
     max_concurrency: int = 64
@@ -63,11 +65,11 @@ class ServeSpec:
 def build_app(spec: ServeSpec) -> FastAPI:
     """The gateway for `spec`; a config file's errors raise `ConfigError` naming the key."""
     api_key = spec.api_key
-    redis_url: str | None = None
+    redis_url = spec.redis_url
     limiter: Limiter | None = None
     backend: Backend
     if spec.config:
-        backend, config_key, redis_url, limiter = _routed(spec.config)
+        backend, config_key, redis_url, limiter = _routed(spec.config, redis_url)
         api_key = api_key or config_key
         provider = "config"
     else:
@@ -90,7 +92,7 @@ def build_app(spec: ServeSpec) -> FastAPI:
     return app
 
 
-def _routed(path: str) -> tuple[Backend, str | None, str | None, Limiter]:
+def _routed(path: str, redis_url: str | None) -> tuple[Backend, str | None, str | None, Limiter]:
     """A router over the config file's deployments, its master key, its Redis URL and the
     limiter that the deployments' limits and the gateway's concurrency limit share."""
     from codelinkava.routing import load_config
@@ -98,7 +100,8 @@ def _routed(path: str) -> tuple[Backend, str | None, str | None, Limiter]:
     from .routed import DeploymentLimiter, RouterBackend
 
     config = load_config(path)
-    redis_url = config.redis.url if config.redis is not None else None
+    if redis_url is None and config.redis is not None:
+        redis_url = config.redis.url
     limiter = make_limiter(redis_url)
     limits = DeploymentLimiter(limiter, owns=True)  # closing twice is safe
     return RouterBackend(config.router(limits=limits)), config.master_key, redis_url, limiter
