@@ -33,7 +33,10 @@ __all__ = [
     "SetupOption",
     "StreamInfo",
     "capture_stream_info",
+    "chunks_of",
+    "fold",
     "report_stream_info",
+    "texts_of",
 ]
 
 
@@ -184,11 +187,10 @@ class AsyncGeneratorProvider(BaseProvider):
         """Yield the answer's text as it arrives. Subclasses write it as `async def ... yield`,
         or write `create_async_chunk_batches` and inherit this view of it."""
         if _overrides(cls, "create_async_chunk_batches"):
-            async with aclosing(cls.create_async_chunk_batches(model, messages, **kwargs)) as it:
-                async for batch in it:
-                    for chunk in batch:
-                        if chunk.content:
-                            yield chunk.content
+            batches = cls.create_async_chunk_batches(model, messages, **kwargs)
+            async with aclosing(texts_of(batches)) as texts:
+                async for text in texts:
+                    yield text
             return
         raise NotImplementedError(
             f"{cls.__name__} implements neither create_async_generator "
@@ -231,10 +233,10 @@ class AsyncGeneratorProvider(BaseProvider):
         """The answer as typed chunks: role, content, tool-call deltas, refusal, logprobs,
         finish_reason, usage."""
         cls.check_working()
-        async with aclosing(cls.create_async_chunk_batches(model, messages, **kwargs)) as it:
-            async for batch in it:
-                for chunk in batch:
-                    yield chunk
+        batches = cls.create_async_chunk_batches(model, messages, **kwargs)
+        async with aclosing(chunks_of(batches)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     @classmethod
     def create_chunks(cls, model: str, messages: Messages, **kwargs: Any) -> Iterator[ChatChunk]:
@@ -247,11 +249,7 @@ class AsyncGeneratorProvider(BaseProvider):
         cls, model: str, messages: Messages, **kwargs: Any
     ) -> AnswerBuilder:
         """The whole answer folded: `.text`, `.tool_calls`, `.message()`, `.usage`."""
-        answer = AnswerBuilder()
-        async with aclosing(cls.create_async_chunks(model, messages, **kwargs)) as chunks:
-            async for chunk in chunks:
-                answer.add(chunk)
-        return answer
+        return await fold(cls.create_async_chunks(model, messages, **kwargs))
 
     @classmethod
     def create_completion(
@@ -270,6 +268,38 @@ class AsyncGeneratorProvider(BaseProvider):
         cls.check_working()
         async with aclosing(cls.create_async_generator(model, messages, **kwargs)) as stream:
             return "".join([piece async for piece in stream])
+
+
+# The views every provider derives from its chunk batches (a class's, or an instance's
+# such as RetryProvider's): each closes what it reads when its own reader leaves.
+
+
+async def chunks_of(
+    batches: AsyncGenerator[list[ChatChunk], None],
+) -> AsyncGenerator[ChatChunk, None]:
+    """The chunks of `batches`, one by one."""
+    async with aclosing(batches) as it:
+        async for batch in it:
+            for chunk in batch:
+                yield chunk
+
+
+async def texts_of(batches: AsyncGenerator[list[ChatChunk], None]) -> AsyncGenerator[str, None]:
+    """The text the chunks of `batches` carry (non-empty pieces only)."""
+    async with aclosing(batches) as it:
+        async for batch in it:
+            for chunk in batch:
+                if chunk.content:
+                    yield chunk.content
+
+
+async def fold(chunks: AsyncGenerator[ChatChunk, None]) -> AnswerBuilder:
+    """The whole answer: every chunk folded into one `AnswerBuilder`."""
+    answer = AnswerBuilder()
+    async with aclosing(chunks) as it:
+        async for chunk in it:
+            answer.add(chunk)
+    return answer
 
 
 def _overrides(cls: type, name: str) -> bool:

@@ -31,7 +31,7 @@ from ..chunk import AnswerBuilder, ChatChunk
 from ..errors import InvalidRequestError, ProviderError, ProviderNotWorkingError
 from ..failover import moves_on
 from ..types import Messages
-from .base import AsyncGeneratorProvider
+from .base import AsyncGeneratorProvider, chunks_of, fold, texts_of
 
 __all__ = ["ProviderEntry", "RetryProvider"]
 
@@ -117,20 +117,19 @@ class RetryProvider:
     async def create_async_chunks(
         self, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncGenerator[ChatChunk, None]:
-        async with aclosing(self.create_async_chunk_batches(model, messages, **kwargs)) as it:
-            async for batch in it:
-                for chunk in batch:
-                    yield chunk
+        batches = self.create_async_chunk_batches(model, messages, **kwargs)
+        async with aclosing(chunks_of(batches)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def create_async_generator(
         self, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncGenerator[str, None]:
         """The answer's text as it arrives."""
-        async with aclosing(self.create_async_chunk_batches(model, messages, **kwargs)) as it:
-            async for batch in it:
-                for chunk in batch:
-                    if chunk.content:
-                        yield chunk.content
+        batches = self.create_async_chunk_batches(model, messages, **kwargs)
+        async with aclosing(texts_of(batches)) as texts:
+            async for text in texts:
+                yield text
 
     async def create_async(self, model: str, messages: Messages, **kwargs: Any) -> str:
         """The whole answer, joined."""
@@ -140,11 +139,7 @@ class RetryProvider:
     async def create_async_answer(
         self, model: str, messages: Messages, **kwargs: Any
     ) -> AnswerBuilder:
-        answer = AnswerBuilder()
-        async with aclosing(self.create_async_chunks(model, messages, **kwargs)) as chunks:
-            async for chunk in chunks:
-                answer.add(chunk)
-        return answer
+        return await fold(self.create_async_chunks(model, messages, **kwargs))
 
     def create_completion(
         self, model: str, messages: Messages, stream: bool = True, **kwargs: Any
