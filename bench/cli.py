@@ -26,6 +26,7 @@ SECTIONS = {
     "import": "bench.import_bench",
     "gateway": "bench.gateway_bench",
     "local": "bench.local_model",  # the embedded model through the gateway vs llama.cpp direct
+    "threads": "bench.local_threads",  # llama.cpp threads: fixed counts vs chosen by load
     "routing": "bench.routing_bench",  # what the router adds; hedging and the first-chunk tail
     "workers": "bench.workers_bench",  # requests/s at 1, 2, 4 workers; LiteLLM's proxy alike
 }

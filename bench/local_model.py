@@ -36,7 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from codelinkava.providers._llama_engine import _default_threads
+from codelinkava.providers._llama_engine import fixed_threads, usable_cores
 from codelinkava.providers.local import DEFAULT_SAMPLING, LocalModel, default_model_path
 
 __all__ = ["main", "render", "run"]
@@ -93,10 +93,14 @@ class Direct:
     """llama-cpp-python as a user would call it, configured as the gateway's engine is."""
 
     def __init__(self, model_path: str, threads: int) -> None:
-        from llama_cpp import Llama
+        from codelinkava.providers._llama_check import checked_settings
+        from codelinkava.providers._llama_setup import open_llama
 
-        self.llm: Any = Llama(
-            model_path=model_path,
+        # The settings the engine runs with here (plain buffers on an AMX CPU, where
+        # llama.cpp's AMX kernels crash), so both sides run the same kernels.
+        self.llm: Any = open_llama(
+            model_path,
+            checked_settings(model_path),
             n_ctx=2048,
             n_threads=threads,
             n_threads_batch=threads,
@@ -119,12 +123,12 @@ class Direct:
 class Gateway:
     """`codelinkava serve` in a subprocess, and a streaming client for it."""
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, env: dict[str, str] | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CODELINKAVA_MODEL_PATH": model_path}
+        env = {**os.environ, "CODELINKAVA_MODEL_PATH": model_path, **(env or {})}
         env.pop("CODELINKAVA_API_KEY", None)
         command = [sys.executable, "-m", "codelinkava.cli", "serve", "--port", str(self.port)]
         command += ["--log-level", "warning", "--grace", "1"]
@@ -195,7 +199,7 @@ def run(quick: Any = False) -> dict[str, Any]:
     quick = bool(getattr(quick, "quick", quick))
     rounds, prompts, max_tokens = (2, 2, 32) if quick else (5, len(PROMPTS), 128)
     model_path = default_model_path()
-    threads = _default_threads()
+    threads = fixed_threads() or usable_cores()
     params = _sampling(max_tokens)
     load = os.getloadavg()
     direct = Direct(model_path, threads)

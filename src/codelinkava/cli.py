@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__
 from .config import split_options
-from .errors import InvalidRequestError, ProviderError
+from .errors import InvalidRequestError, ProviderError, ProviderNotWorkingError
 from .providers import DEFAULT_PROVIDER, PROVIDERS, AsyncGeneratorProvider, get_provider
 
 API_KEY_ENV = "CODELINKAVA_API_KEY"  # the gateway's own key (server/settings.py reads it too)
@@ -251,6 +251,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     app = build_app(spec)  # also checks a config file before any worker starts
+    if not args.config:
+        # One provider and nothing else to serve: a model that cannot run here is an
+        # error now, in one line, not a failed start-up in uvicorn's log.
+        get_provider(name).preflight(options)
     keyed = ", key required" if app.state.gateway.settings.api_key else ""
     what = f"config {args.config}" if args.config else f"provider {name}"
     print(
@@ -326,6 +330,8 @@ async def _check(
                     break
             finally:
                 await agen.aclose()
+    except ProviderNotWorkingError as exc:  # it cannot run here: say why, in full
+        return f"unavailable ({exc})"
     except (ProviderError, TimeoutError) as exc:
         return f"down ({type(exc).__name__}: {str(exc)[:120]})"
     return f"ok ({(time.perf_counter() - started) * 1000:.0f} ms to first chunk)"

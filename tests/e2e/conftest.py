@@ -81,13 +81,18 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def run_gateway(log_dir: Path, *args: str) -> Iterator[Gateway]:
-    """`codelinkava serve --port <free> ARGS`, up (its /health answers) for the block."""
+def run_gateway(
+    log_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[Gateway]:
+    """`codelinkava serve --port <free> ARGS`, up (its /health answers) for the block;
+    `env` adds variables to a clean environment."""
     port = free_port()
     log = log_dir / f"gateway-{port}.log"
     command = cli("serve", "--port", str(port), "--grace", "1", "--log-level", "warning", *args)
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=clean_env())
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env={**clean_env(), **(env or {})}
+        )
     gateway = Gateway(f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + START_WITHIN

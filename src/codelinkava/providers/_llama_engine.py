@@ -26,15 +26,21 @@ import os
 import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, ProviderError
+from ._cpu_load import CpuMeter, threads_for
+
+if TYPE_CHECKING:
+    from ._llama_setup import EngineSettings
 
 __all__ = ["Engine", "EngineStats", "Job"]
 
 _END = object()
+#: Tokens between two looks at the load within one answer (about half a second).
+_REFIT_EVERY = 32
 
 
 @dataclass
@@ -46,6 +52,8 @@ class EngineStats:
     jobs_stopped: int = 0  # ended early because the caller went away
     tokens: int = 0
     prefix_rebuilds: int = 0  # times the fixed prompt prefix was evaluated again
+    threads: int = 0  # llama.cpp threads in use now
+    thread_changes: int = 0  # times the load changed them
 
 
 @dataclass
@@ -102,13 +110,26 @@ def _default_prompt_prefix(llm: Any) -> list[int]:
     return prefix
 
 
-def _default_threads() -> int:
-    """Half the cores this process may use (llama-cpp-python's own default), at least one."""
+#: A fixed llama.cpp thread count (generation and prompt), instead of one chosen by load.
+THREADS_ENV = "CODELINKAVA_LLAMA_THREADS"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the OS has one)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+        return os.cpu_count() or 1
+
+
+def fixed_threads(env: Mapping[str, str] | None = None) -> int | None:
+    """The thread count `CODELINKAVA_LLAMA_THREADS` fixes, or None (chosen by load)."""
+    value = (os.environ if env is None else env).get(THREADS_ENV, "").strip()
+    if not value or value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ProviderError(f"{THREADS_ENV}={value!r} is not a whole number >= 1 (or auto)")
+    return int(value)
 
 
 class Engine:
@@ -117,11 +138,16 @@ class Engine:
     def __init__(self, model_path: str, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
         self.model_path = model_path
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        #: A fixed thread count (the argument, else CODELINKAVA_LLAMA_THREADS); None: by load.
+        self.n_threads = n_threads or fixed_threads()
+        self._cores = usable_cores()
+        self._meter = CpuMeter() if self.n_threads is None else None
         self.stats = EngineStats()
         self.last_job: Job | None = None
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._llm: Any = None
+        #: How llama.cpp was set up for this machine (known once loaded; see _llama_setup).
+        self.settings: EngineSettings | None = None
         self._load_error: BaseException | None = None
         self._loaded = threading.Event()
         #: The tokens the context holds between jobs (see the module's docstring).
@@ -139,29 +165,50 @@ class Engine:
     def loaded(self) -> bool:
         return self._loaded.is_set() and self._load_error is None
 
+    @property
+    def failure(self) -> str | None:
+        """Why the model could not be loaded, once that is known; None while it loads or runs."""
+        error = self._failure()
+        return None if error is None else str(error)
+
+    def _failure(self) -> ProviderError | None:
+        error = self._load_error
+        if not self._loaded.is_set() or error is None:
+            return None
+        if isinstance(error, ProviderError):  # already says what happened and what to do
+            return error
+        failure = ProviderError(f"could not load the model {self.model_path}: {error}")
+        failure.__cause__ = error
+        return failure
+
     async def wait_loaded(self) -> None:
         """Wait (without blocking the loop) until the model is loaded; raise if it could not be."""
         if not self._loaded.is_set():
             await asyncio.get_running_loop().run_in_executor(None, self._loaded.wait)
-        if self._load_error is not None:
-            raise ProviderError(
-                f"could not load the model {self.model_path}: {self._load_error}"
-            ) from self._load_error
+        failure = self._failure()
+        if failure is not None:
+            # One instance, raised for every caller: a fresh traceback each time, not a
+            # chain that grows with every request to a model that cannot load.
+            raise failure.with_traceback(None)
 
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            from llama_cpp import Llama
+            from ._llama_check import checked_settings
+            from ._llama_setup import open_llama
 
-            threads = self.n_threads or _default_threads()
-            self._llm = Llama(
-                model_path=self.model_path,
+            # Proved in a child process first: a crash in llama.cpp must not take us along.
+            self.settings = checked_settings(self.model_path)
+            threads = self.n_threads or self._cores
+            self.stats.threads = threads
+            self._llm = open_llama(
+                self.model_path,
+                self.settings,
                 n_ctx=self.n_ctx,
                 n_threads=threads,
-                # NOTE: llama-cpp-python's default batch threads is every core. On a small
-                # machine that shares its cores (our event loop, other processes) those
-                # threads spin-wait on each other: measured on 2 cores, a 40-word prompt
-                # took 1.5-2.4 s with 2 batch threads and 0.18 s with 1.
+                # The prompt's threads follow the same count: on cores another process
+                # takes, llama.cpp's spinning threads wait on each other (a 40-word prompt
+                # took 1.5-2.4 s with 2 batch threads on 2 busy cores, 0.18 s with 1).
                 n_threads_batch=threads,
                 verbose=False,
             )
@@ -188,9 +235,12 @@ class Engine:
                 clean = True
                 return
             self._check_logit_bias(job.params.get("logit_bias"))
+            self._fit_threads()
             stream = self._llm.create_chat_completion(job.messages, stream=True, **job.params)
             try:
                 for chunk in stream:
+                    if job.tokens % _REFIT_EVERY == _REFIT_EVERY - 1:
+                        self._fit_threads()  # between two decodes: the load may have moved
                     choice = chunk["choices"][0]
                     if choice.get("finish_reason"):
                         job.finish_reason = choice["finish_reason"]
@@ -229,6 +279,19 @@ class Engine:
             job.done.set()
             if self._load_error is None and not self._exiting.is_set():
                 self._rewind(clean=clean)
+
+    def _fit_threads(self) -> None:
+        """Use the cores other work leaves free (see `_cpu_load`), unless the count is fixed."""
+        if self._meter is None:
+            return
+        others = self._meter.others_busy()
+        if others is None:
+            return
+        threads = threads_for(self._cores, others)
+        if threads != self.stats.threads:
+            self._llm._ctx.set_n_threads(threads, threads)
+            self.stats.threads = threads
+            self.stats.thread_changes += 1
 
     def _prepare_prefix(self) -> None:
         """Find the fixed prefix and evaluate it; without one, every job starts empty."""

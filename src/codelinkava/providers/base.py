@@ -140,6 +140,18 @@ class BaseProvider(ABC):
         return None
 
     @classmethod
+    def preflight(cls, options: Mapping[str, Any]) -> None:
+        """Raise ProviderNotWorkingError now if it cannot run on this machine (blocking;
+        cheap after the first time). `serve` calls it before it listens."""
+        return None
+
+    @classmethod
+    def unavailable(cls, options: Mapping[str, Any]) -> str | None:
+        """Why it cannot answer, when that is known without sending anything (a local
+        model that failed to load); None otherwise. Read by routers and `/health`."""
+        return None
+
+    @classmethod
     async def pick_model(cls, options: Mapping[str, Any]) -> str:
         """The model to ask for when the user named none."""
         return cls.served_model(options)

@@ -169,6 +169,27 @@ class LocalModel(AsyncGeneratorProvider):
         await cls.engine(options.get("model_path")).wait_loaded()
 
     @classmethod
+    def preflight(cls, options: Mapping[str, Any]) -> None:
+        """The trial run in a child process (`_llama_check`), without loading here."""
+        path = options.get("model_path") or default_model_path()
+        if not os.path.isfile(path):
+            raise ModelNotFoundError(f"no GGUF model file at {path}")
+        from ._llama_check import checked_settings
+
+        checked_settings(path)
+
+    @classmethod
+    def unavailable(cls, options: Mapping[str, Any]) -> str | None:
+        try:
+            path = options.get("model_path") or default_model_path()
+        except ProviderError as exc:  # the weights package is missing
+            return str(exc)
+        engine = cls._engines.get(path)
+        if engine is None:
+            return None if os.path.isfile(path) else f"no GGUF model file at {path}"
+        return engine.failure
+
+    @classmethod
     def engine(cls, model_path: str | None = None) -> Engine:
         """The loaded (or loading) engine for a GGUF file; one per file per process."""
         path = model_path or default_model_path()

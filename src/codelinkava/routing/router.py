@@ -145,7 +145,11 @@ class Router:
             )
             if key not in seen:
                 seen.add(key)
-                await deployment.provider.warm_up(deployment.options)
+                try:
+                    await deployment.provider.warm_up(deployment.options)
+                except ProviderError as exc:
+                    # The others still serve; `plan` passes this one by, `/health` says why.
+                    log.warning("deployment %s is unavailable: %s", deployment.name, exc)
 
     async def aclose(self) -> None:
         await self.limits.aclose()
@@ -161,9 +165,14 @@ class Router:
         fields = dict(fields)
         groups: list[tuple[str, list[DeploymentState]]] = []
         refusal: InvalidRequestError | None = None
+        outage: ProviderNotWorkingError | None = None
         for group in (name, *self._fallbacks.get(name, ())):
             able = []
             for state in self._groups[group]:
+                down = state.unavailable
+                if down is not None:
+                    outage = outage or ProviderNotWorkingError(f"{state.name}: {down}")
+                    continue
                 problem = _refusal(state.deployment, fields)
                 if problem is None:
                     able.append(state)
@@ -171,10 +180,12 @@ class Router:
                     refusal = problem
             if able:
                 groups.append((group, able))
-            elif group == name:
+            elif group == name and refusal is not None:
                 # Fallbacks are for outages, not for fields the model cannot take.
-                assert refusal is not None
                 raise refusal
+        if not groups:
+            assert outage is not None
+            raise outage
         relays = all(
             state.deployment.provider.relays_openai_chunks
             for _, states in groups

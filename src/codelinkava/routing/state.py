@@ -33,6 +33,12 @@ class DeploymentState:
     def name(self) -> str:
         return self.deployment.name
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why its provider cannot answer at all (a local model that cannot load), or None."""
+        deployment = self.deployment
+        return deployment.provider.unavailable(deployment.options)
+
     def __repr__(self) -> str:
         return (
             f"<DeploymentState {self.name} in_flight={self.in_flight} "

@@ -47,7 +47,14 @@ class Backend(Protocol):
         """The model names `/v1/models` lists, the default first."""
 
     async def warm_up(self) -> None:
-        """Get ready (load a local model) before the first request."""
+        """Get ready (load a local model) before the first request. A deployment that
+        cannot get ready is reported by `unavailable`, not raised, where others serve."""
+
+    def deployment_names(self) -> list[str]:
+        """Every deployment that may answer (the names `unavailable` uses)."""
+
+    def unavailable(self) -> dict[str, str]:
+        """What cannot answer at all, and why: deployment name -> reason (for /health)."""
 
     def open(
         self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]
@@ -82,6 +89,13 @@ class SingleProvider:
     async def warm_up(self) -> None:
         if self.preload:
             await self.provider.warm_up(self.options)
+
+    def deployment_names(self) -> list[str]:
+        return [self.provider.__name__]
+
+    def unavailable(self) -> dict[str, str]:
+        reason = self.provider.unavailable(self.options)
+        return {} if reason is None else {self.provider.__name__: reason}
 
     def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         provider = self.provider

@@ -37,6 +37,17 @@ class RouterBackend:
         if self.preload:
             await self.router.warm_up()
 
+    def deployment_names(self) -> list[str]:
+        return [state.name for state in self.router.deployments()]
+
+    def unavailable(self) -> dict[str, str]:
+        found = {}
+        for state in self.router.deployments():
+            reason = state.unavailable
+            if reason is not None:
+                found[state.name] = reason
+        return found
+
     def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         plan = self.router.plan(model, messages, fields)
         call = Call(

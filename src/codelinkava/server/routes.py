@@ -166,18 +166,28 @@ async def models(request: Request) -> dict[str, Any]:
     }
 
 
-async def health(request: Request) -> dict[str, Any]:
-    """Liveness and this process's load; open without a key."""
+async def health(request: Request) -> JSONResponse:
+    """Liveness, this process's load, and what cannot answer and why; open without a key.
+
+    `status` is "ok", "degraded" (some deployments unavailable: the rest serve) or
+    "unavailable" (nothing can answer: 503, so a load balancer sends traffic elsewhere).
+    """
     state = _state(request)
-    return {
-        "status": "ok",
+    backend = state.backend
+    unavailable = backend.unavailable()
+    everything = set(unavailable) >= set(backend.deployment_names())
+    status = "unavailable" if unavailable and everything else "degraded" if unavailable else "ok"
+    body = {
+        "status": status,
         "provider": state.settings.provider,
-        "model": state.backend.models()[0],
+        "model": backend.models()[0],
+        "unavailable": unavailable,
         "in_flight": state.gate.in_flight,
         "served": state.gate.served,
         "refused": state.gate.refused,
         "time": time.time(),
     }
+    return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
 
 
 def install_routes(app: FastAPI) -> None:
