@@ -48,11 +48,20 @@ _SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end
 
 
 async def _client(
-    session: aiohttp.ClientSession, url: str, model: str, first: int, requests: int, tokens: int
+    session: aiohttp.ClientSession,
+    url: str,
+    model: str,
+    first: int,
+    requests: int,
+    tokens: int,
+    ttfts: list[float],
 ) -> int:
-    """Send `requests` answers one after the other; the answer tokens received."""
+    """Send `requests` answers one after the other; the answer tokens received (and each
+    answer's time to its first token appended to `ttfts`, in ms)."""
     received = 0
     for i in range(requests):
+        sent = time.perf_counter()
+        seen = received
         body = {
             "model": model,
             "messages": [{"role": "user", "content": PROMPTS[(first + i) % len(PROMPTS)]}],
@@ -64,27 +73,31 @@ async def _client(
         async with session.post(f"{url}/v1/chat/completions", json=body) as response:
             response.raise_for_status()
             async for line in response.content:
-                if line.startswith(b"data: {") and json.loads(line[6:])["choices"][0][
-                    "delta"
-                ].get("content"):
+                if line.startswith(b"data: {") and json.loads(line[6:])["choices"][0]["delta"].get(
+                    "content"
+                ):
+                    if received == seen:
+                        ttfts.append((time.perf_counter() - sent) * 1000)
                     received += 1
     return received
 
 
-async def _load(gateway: Gateway, streams: int, requests: int, tokens: int) -> float:
-    """Answer tokens per second with `streams` clients at once."""
+async def _load(gateway: Gateway, streams: int, requests: int, tokens: int) -> tuple[float, float]:
+    """(answer tokens per second, median time to first token in ms) with `streams`
+    clients at once."""
+    ttfts: list[float] = []
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
         counts = await asyncio.gather(
             *(
-                _client(session, gateway.url, gateway.model, s, requests, tokens)
+                _client(session, gateway.url, gateway.model, s, requests, tokens, ttfts)
                 for s in range(streams)
             )
         )
-        return sum(counts) / (time.perf_counter() - started)
+        return sum(counts) / (time.perf_counter() - started), statistics.median(ttfts)
 
 
-def _measure(gateway: Gateway, load: str, requests: int, tokens: int) -> float:
+def _measure(gateway: Gateway, load: str, requests: int, tokens: int) -> tuple[float, float]:
     """One load on one gateway; a spinning process beside it where the load says so
     (ended when the load ends, or after 120 s whatever happens)."""
     streams, busy = LOADS[load]
@@ -108,6 +121,7 @@ def run(quick: Any = False) -> dict[str, Any]:
     model_path = default_model_path()
     gateways = {name: Gateway(model_path, env={THREADS_ENV: name}) for name in settings}
     figures: dict[str, dict[str, list[float]]] = {n: {load: [] for load in LOADS} for n in settings}
+    ttfts: dict[str, dict[str, list[float]]] = {n: {load: [] for load in LOADS} for n in settings}
     try:
         for gateway in gateways.values():  # warm-up, not counted
             asyncio.run(_load(gateway, 1, 1, tokens))
@@ -115,7 +129,9 @@ def run(quick: Any = False) -> dict[str, Any]:
             order = settings if rnd % 2 == 0 else settings[::-1]
             for load in LOADS:
                 for name in order:
-                    figures[name][load].append(_measure(gateways[name], load, requests, tokens))
+                    rate, ttft = _measure(gateways[name], load, requests, tokens)
+                    figures[name][load].append(rate)
+                    ttfts[name][load].append(ttft)
     finally:
         for gateway in gateways.values():
             gateway.close()
@@ -128,6 +144,9 @@ def run(quick: Any = False) -> dict[str, Any]:
         "max_tokens": tokens,
         "figures": figures,
         "medians": medians,
+        "ttft_ms": {
+            n: {load: statistics.median(v) for load, v in f.items()} for n, f in ttfts.items()
+        },
     }
 
 
@@ -136,13 +155,16 @@ def render(data: dict[str, Any], out_dir: Path | None = None) -> str:
     medians = data["medians"]
     fixed = [n for n in medians if n != "auto"]
     loads = list(next(iter(medians.values())))
-    rows = ["| threads | " + " | ".join(f"{load}, tokens/s" for load in loads) + " |"]
+    rows = ["| threads | " + " | ".join(f"{load}: tokens/s (range)" for load in loads) + " |"]
     rows.append("|---|" + "---|" * len(loads))
     for name in medians:
         cells = []
         for load in loads:
             values = data["figures"][name][load]
-            cells.append(f"{medians[name][load]:.1f} ({min(values):.1f}-{max(values):.1f})")
+            cells.append(
+                f"{medians[name][load]:.1f} ({min(values):.1f}-{max(values):.1f}); "
+                f"first token {data['ttft_ms'][name][load]:.0f} ms"
+            )
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     verdicts = []
     for load in loads:

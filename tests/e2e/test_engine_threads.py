@@ -3,6 +3,7 @@ read back from llama.cpp itself."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -64,7 +65,7 @@ async def test_busy_cores_are_left_to_the_work_that_holds_them(
     engine = Engine(default_model_path())
     try:
         await engine.wait_loaded()
-        time.sleep(0.2)  # a window in which only the spinners run
+        await asyncio.sleep(0.2)  # a window in which only the spinners run
         assert await answer(engine)
         assert engine.stats.threads == 1
         assert llama_threads(engine) == 1

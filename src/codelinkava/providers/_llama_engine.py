@@ -16,6 +16,11 @@ token at temperature 0.2. The worker therefore rewinds the context after every j
 one fixed prefix (the chat template's default start: system prompt and user header),
 evaluated once, the same way, at load: every prompt is then split the same way every
 time, at the cost of nothing for prompts that start with that prefix.
+
+Before the load, `_llama_check` proves the model in a child process (a crash in
+llama.cpp must not kill this one) and `_llama_setup` chooses how llama.cpp holds the
+weights on this CPU. The thread count is every core other processes leave free,
+looked at before each job and every 32 tokens (`_cpu_load`), unless fixed.
 """
 
 from __future__ import annotations
