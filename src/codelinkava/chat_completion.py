@@ -69,6 +69,23 @@ def _checked(provider: AnyProvider | str | None, stream: bool, auth: str | None)
     return chosen
 
 
+def _with_auth(chosen: AnyProvider, auth: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """gpt4free's `auth=` is the provider's key: our providers call it `api_key`, an
+    option the library consumes (never a body field). A provider that takes no key is
+    told so, not sent an `auth` field it would refuse."""
+    if not auth:
+        return kwargs
+    providers = [p for p, _ in chosen.providers] if isinstance(chosen, RetryProvider) else [chosen]
+    keyless = [
+        p.__name__ for p in providers if not any(o.name == "api_key" for o in p.setup_options)
+    ]
+    if keyless:
+        raise InvalidRequestError(f"auth= is an API key, and {', '.join(keyless)} takes none")
+    if kwargs.get("api_key") not in (None, auth):
+        raise InvalidRequestError("auth= and api_key= name two different keys; pass one")
+    return {**kwargs, "api_key": auth}
+
+
 class ChatCompletion:
     """`ChatCompletion.create(model, messages, provider=..., stream=...)`, as in gpt4free."""
 
@@ -83,8 +100,7 @@ class ChatCompletion:
     ) -> Iterator[str] | str:
         """Pieces of text as they arrive (`stream=True`), else the whole text."""
         chosen = _checked(provider, stream, auth)
-        if auth:
-            kwargs["auth"] = auth
+        kwargs = _with_auth(chosen, auth, kwargs)
         result = chosen.create_completion(_model_name(model), messages, stream=stream, **kwargs)
         return result if stream else "".join(result)
 
@@ -98,6 +114,5 @@ class ChatCompletion:
     ) -> str:
         """The whole text, from async code."""
         chosen = _checked(provider, False, auth)
-        if auth:
-            kwargs["auth"] = auth
+        kwargs = _with_auth(chosen, auth, kwargs)
         return await chosen.create_async(_model_name(model), messages, **kwargs)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnswerBuilder", "ChatChunk", "ToolCall", "ToolCallDelta"]
+__all__ = ["AnswerBuilder", "ChatChunk", "ToolCall", "ToolCallDelta", "commits_answer"]
 
 
 @dataclass(slots=True)
@@ -172,3 +172,22 @@ class AnswerBuilder:
         if calls:
             message["tool_calls"] = [call.to_wire() for call in calls]
         return message
+
+
+def commits_answer(chunks: Iterable[ChatChunk]) -> bool:
+    """Whether these chunks commit the answer to the upstream that sent them: text, a
+    tool call, a refusal, the end, or usage. The one rule for every failover (the router,
+    `RetryProvider`, the gateway's hold-back of the first chunks).
+
+    A role-only opening chunk does not: an upstream that fails right after it has given
+    the caller nothing, so the request may still go elsewhere, and a gateway may still
+    answer with a real HTTP error instead of a 200 stream.
+    """
+    return any(
+        chunk.content
+        or chunk.tool_calls
+        or chunk.refusal
+        or chunk.finish_reason
+        or chunk.usage is not None
+        for chunk in chunks
+    )

@@ -20,7 +20,6 @@ from .sse import ServerSentEvent
 __all__ = [
     "ChatStreamParser",
     "chunk_from_wire",
-    "parse_completion",
     "parse_whole",
     "upstream_error",
 ]
@@ -193,12 +192,6 @@ def _error_payload(data: str) -> Any:
     if isinstance(value, dict) and "error" in value:
         return value["error"]
     return value
-
-
-def parse_completion(body: str) -> tuple[str, str | None, dict[str, Any] | None]:
-    """Text, finish_reason and usage of a non-streamed (`stream: false`) JSON answer."""
-    whole = parse_whole(body)
-    return whole.content or "", whole.finish_reason, whole.usage
 
 
 def chunk_from_wire(chunk: dict[str, Any], raw: str | None = None) -> ChatChunk:

@@ -97,7 +97,6 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
-DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
     """How to send one request: everything that is not the body."""

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codelinkava import CodeLinkAva, errors
-from codelinkava.chunks import ChatStreamParser, parse_completion
+from codelinkava.chunks import ChatStreamParser, parse_whole
 from codelinkava.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from integration.scripted import Reply, ScriptedServer, sse
 
@@ -180,10 +180,10 @@ def test_parser_raises_only_stream_errors_on_any_json(value: Any, event: str) ->
 
 @FUZZ
 @given(st.one_of(st.text(max_size=200), json_values.map(json.dumps), chunkish.map(json.dumps)))
-def test_parse_completion_raises_only_stream_errors(body: str) -> None:
+def test_parse_whole_raises_only_stream_errors(body: str) -> None:
     try:
-        text, _finish, _usage = parse_completion(body)
-        assert isinstance(text, str)
+        whole = parse_whole(body)
+        assert whole.content is None or isinstance(whole.content, str)
     except errors.StreamError:
         pass
 
@@ -203,7 +203,7 @@ def test_json_nested_past_the_recursion_limit_is_a_stream_error(depth: int) -> N
         with pytest.raises(errors.StreamError):
             ChatStreamParser().feed(ServerSentEvent(data))
         with pytest.raises(errors.StreamError):
-            parse_completion(data)
+            parse_whole(data)
 
 
 # Size attacks ------------------------------------------------------------------------

@@ -379,3 +379,50 @@ async def test_a_refused_key_still_carries_cors_headers(upstream: ScriptedServer
     assert refused.status == 401
     assert refused.headers["access-control-allow-origin"] == "https://app.example"
     assert len(upstream.requests) == before
+
+
+def test_every_providers_set_up_options_are_reserved_even_a_later_ones() -> None:
+    """The names a body may not carry come from the providers themselves: a provider
+    written after start-up, with an option under a new name, is covered at once."""
+    from codelinkava.providers import PROVIDERS, SetupOption
+    from codelinkava.providers.base import reserved_option_names
+    from codelinkava.providers.openai import OpenAICompatible
+
+    for provider in PROVIDERS.values():
+        for option in provider.setup_options:
+            assert option.name in reserved_option_names(), (provider, option.name)
+    assert reserved_option_names() >= LIBRARY_OPTIONS
+
+    class Tenanted(OpenAICompatible):
+        setup_options = (
+            *OpenAICompatible.setup_options,
+            SetupOption("tenant_url", "--tenant-url", "where this tenant's upstream is"),
+        )
+
+    assert "tenant_url" in reserved_option_names()
+
+
+async def test_a_later_providers_option_is_refused_in_a_body(upstream: ScriptedServer) -> None:
+    from codelinkava.providers import SetupOption
+    from codelinkava.providers.openai import OpenAICompatible
+
+    class Regional(OpenAICompatible):
+        setup_options = (
+            *OpenAICompatible.setup_options,
+            SetupOption("region_endpoint", "--region-endpoint", "the region's upstream"),
+        )
+
+    upstream.reply(Reply(body=[sse("ok")]))
+    settings = GatewaySettings(
+        provider="openai",
+        provider_options={"base_url": upstream.url("/v1"), "max_retries": 0},
+        api_key=None,
+    )
+    before = len(upstream.requests)
+    with live_gateway(settings) as gateway:
+        for path in ("/v1/chat/completions", "/api/chat"):
+            body = {"model": "m", "messages": MESSAGES, "region_endpoint": "http://127.0.0.1:9"}
+            refused = await call(gateway.url, path, body=body, within=10)
+            assert assert_http_error(refused, 400)["param"] == "region_endpoint"
+    assert len(upstream.requests) == before
+    assert Regional.setup_options[-1].name == "region_endpoint"

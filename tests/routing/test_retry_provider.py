@@ -79,6 +79,30 @@ async def test_text_already_given_is_never_retried(upstreams: Upstreams) -> None
     assert seen == ["Hel"] and b.requests == []
 
 
+@pytest.mark.parametrize(
+    "opening",
+    [
+        pytest.param(chunk(role="assistant"), id="role-only"),
+        pytest.param(chunk("", role="assistant"), id="role-and-empty-content"),
+    ],
+)
+async def test_a_role_only_opening_then_a_failure_moves_on(
+    upstreams: Upstreams, opening: dict[str, object]
+) -> None:
+    """The opening gave the caller nothing, so the answer is not committed to `a` yet:
+    the same rule as the router's and the gateway's (`commits_answer`)."""
+    a, b = upstreams(2)
+    a.reply(Reply(body=[event(opening), Sleep(0.05), Reset()]))
+    provider = pair(a, b)
+    batches = [
+        batch async for batch in provider.create_async_chunk_batches("m", HELLO, **QUICK)
+    ]
+    text = "".join(c.content or "" for batch in batches for c in batch)
+    assert text == "Hello, world"
+    assert provider.last_provider is OpenAICompatible
+    assert len(a.requests) == 1 and len(b.requests) == 1
+
+
 async def test_breaking_out_closes_the_upstream(upstreams: Upstreams) -> None:
     a, b = upstreams(2)
     a.reply(Reply(body=[event(chunk("x")), Stall()]))
@@ -181,3 +205,22 @@ def test_chat_completion_refuses_clearly() -> None:
 def test_the_front_door_is_public() -> None:
     assert codelinkava.ChatCompletion is ChatCompletion
     assert codelinkava.providers.RetryProvider is RetryProvider
+
+
+def test_chat_completion_auth_is_the_providers_key_never_a_body_field(
+    upstreams: Upstreams,
+) -> None:
+    """gpt4free passes the key as `auth=`: it reaches the upstream as the bearer key."""
+    (a,) = upstreams(1)
+    a.reply(Reply(body=[sse("ok")]))
+    answer = ChatCompletion.create(
+        "m", HELLO, provider=OpenAICompatible, auth="sk-gpt4free", base_url=a.url("/v1"), **QUICK
+    )
+    assert answer == "ok"
+    sent = a.requests[-1]
+    assert sent.headers["Authorization"] == "Bearer sk-gpt4free"
+    assert "auth" not in sent.json()
+    with pytest.raises(errors.InvalidRequestError, match="LocalModel takes none"):
+        ChatCompletion.create("m", HELLO, provider="local", auth="sk-x")
+    with pytest.raises(errors.InvalidRequestError, match="two different keys"):
+        ChatCompletion.create("m", HELLO, provider=OpenAICompatible, auth="a", api_key="b")

@@ -13,7 +13,7 @@ from codelinkava.chunks import (
     ChatStreamParser,
     _general_chunk,
     _plain_text_chunk,
-    parse_completion,
+    parse_whole,
     upstream_error,
 )
 from codelinkava.errors import StreamError, StreamTruncatedError, UpstreamError
@@ -414,8 +414,9 @@ def test_malformed_chunk_raises_stream_error(data: dict[str, Any]) -> None:
         ),
     ],
 )
-def test_parse_completion(body: dict[str, Any], expected: tuple[Any, ...]) -> None:
-    assert parse_completion(json.dumps(body)) == expected
+def test_parse_whole(body: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    whole = parse_whole(json.dumps(body))
+    assert (whole.content or "", whole.finish_reason, whole.usage) == expected
 
 
 @pytest.mark.parametrize(
@@ -425,9 +426,9 @@ def test_parse_completion(body: dict[str, Any], expected: tuple[Any, ...]) -> No
         pytest.param({"error": "denied"}, "denied", id="string"),
     ],
 )
-def test_parse_completion_error(body: dict[str, Any], message: str) -> None:
+def test_parse_whole_error(body: dict[str, Any], message: str) -> None:
     with pytest.raises(UpstreamError, match=f"^upstream error: {message}$"):
-        parse_completion(json.dumps(body))
+        parse_whole(json.dumps(body))
 
 
 @pytest.mark.parametrize(
@@ -445,9 +446,9 @@ def test_parse_completion_error(body: dict[str, Any], message: str) -> None:
         pytest.param('{"choices": [{"text": ["x"]}]}', "not a string", id="text_array"),
     ],
 )
-def test_parse_completion_malformed(body: str, match: str) -> None:
+def test_parse_whole_malformed(body: str, match: str) -> None:
     with pytest.raises(StreamError, match=match) as info:
-        parse_completion(body)
+        parse_whole(body)
     assert not isinstance(info.value, UpstreamError)
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from codelinkava import Timeouts
-from codelinkava.config import DEFAULT_MAX_RETRIES, ClientOptions, split_options
+from codelinkava.config import ClientOptions, split_options
 from codelinkava.errors import InvalidRequestError, ProviderError
-from codelinkava.retry import RetryPolicy
+from codelinkava.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 # Timeouts -----------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ def test_split_options_defaults() -> None:
     options, body = split_options({})
     assert body == {}
     assert options.timeouts == Timeouts()
-    assert options.max_retries == DEFAULT_MAX_RETRIES == 2
+    assert options.max_retries == DEFAULT_RETRY_POLICY.max_retries == 2
     assert options.proxy is None
     assert options.headers == {}
 

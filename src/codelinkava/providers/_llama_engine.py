@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import queue
 import threading
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from ._llama_setup import EngineSettings
 
 __all__ = ["Engine", "EngineStats", "Job"]
+
+log = logging.getLogger("codelinkava.local")
 
 _END = object()
 #: Tokens between two looks at the load within one answer (about half a second).
@@ -293,6 +296,7 @@ class Engine:
         if others is None:
             return
         threads = threads_for(self._cores, others)
+        log.debug("other work on our cores: %.2f; llama.cpp threads: %d", others, threads)
         if threads != self.stats.threads:
             self._llm._ctx.set_n_threads(threads, threads)
             self.stats.threads = threads

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from .._stream_info import StreamInfo, capture_stream_info, report_stream_info
 from .._sync import iterate_sync
 from ..chunk import AnswerBuilder, ChatChunk
+from ..config import LIBRARY_OPTIONS
 from ..errors import InvalidRequestError, ProviderNotWorkingError
 from ..types import Messages
 
@@ -36,6 +37,7 @@ __all__ = [
     "chunks_of",
     "fold",
     "report_stream_info",
+    "reserved_option_names",
     "texts_of",
 ]
 
@@ -65,6 +67,27 @@ class SetupOption:
         return os.environ.get(self.env) if self.env else None
 
 
+def reserved_option_names() -> frozenset[str]:
+    """Every option name a gateway request body may never carry: the options the library
+    consumes itself, and every set-up option any provider class declares -- subclasses
+    defined after start-up included, so a provider that adds an option under a new name
+    (an upstream, a key, a file) cannot have it chosen by a request."""
+    global _reserved
+    if _reserved is None:
+        names = set(LIBRARY_OPTIONS)
+        pending = BaseProvider.__subclasses__()
+        while pending:
+            cls = pending.pop()
+            names.update(option.name for option in cls.setup_options)
+            pending.extend(cls.__subclasses__())
+        _reserved = frozenset(names)
+    return _reserved
+
+
+#: `reserved_option_names()` as last computed; forgotten whenever a provider class is made.
+_reserved: frozenset[str] | None = None
+
+
 class _ClassProperty:
     """A read-only property computed from the class (for `Provider.params`)."""
 
@@ -86,6 +109,11 @@ def _describe(cls: type[BaseProvider]) -> str:
 
 class BaseProvider(ABC):
     """What every provider declares and offers."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        global _reserved
+        super().__init_subclass__(**kwargs)
+        _reserved = None  # its set-up options are reserved too (reserved_option_names)
 
     url: ClassVar[str | None] = None
     working: ClassVar[bool] = False

@@ -7,9 +7,11 @@ unchanged:
     async for text in provider.create_async_generator("gpt-3.5-turbo", messages):
         ...
 
-Each provider is tried only until the first chunk: a failure before it
-(unreachable, too slow, 5xx, 429, a broken stream) moves on to the next; a
-failure after it reaches the caller, since text was already given. A request
+Each provider is tried only until its first chunk that commits the answer
+(text, a tool call, the end; a role-only opening does not: `commits_answer`, the
+rule the router and the gateway follow too): a failure before it (unreachable,
+too slow, 5xx, 429, a broken stream) moves on to the next; a failure after it
+reaches the caller, since text was already given. A request
 that is itself wrong (an invalid argument, an upstream 400) is raised at once,
 as every provider would refuse it alike. When all fail, the last error is
 raised with a note naming every provider's.
@@ -27,7 +29,7 @@ from contextlib import aclosing
 from typing import Any
 
 from .._sync import iterate_sync
-from ..chunk import AnswerBuilder, ChatChunk
+from ..chunk import AnswerBuilder, ChatChunk, commits_answer
 from ..errors import InvalidRequestError, ProviderError, ProviderNotWorkingError
 from ..failover import moves_on
 from ..types import Messages
@@ -89,10 +91,7 @@ class RetryProvider:
             name = options.pop("model", None) or model
             batches = provider.create_async_chunk_batches(name, messages, **options, **kwargs)
             try:
-                first = await anext(batches)
-            except StopAsyncIteration:
-                self.last_provider = provider
-                return
+                held, ended = await _until_committed(batches)
             except Exception as exc:
                 await batches.aclose()
                 if not isinstance(exc, ProviderError) or not moves_on(exc):
@@ -104,7 +103,10 @@ class RetryProvider:
                 raise
             self.last_provider = provider
             async with aclosing(batches):
-                yield first
+                for batch in held:
+                    yield batch
+                if ended:
+                    return
                 async for batch in batches:
                     yield batch
             return
@@ -152,3 +154,17 @@ class RetryProvider:
 
     def create_chunks(self, model: str, messages: Messages, **kwargs: Any) -> Iterator[ChatChunk]:
         return iterate_sync(self.create_async_chunks(model, messages, **kwargs))
+
+
+async def _until_committed(
+    batches: AsyncGenerator[list[ChatChunk], None],
+) -> tuple[list[list[ChatChunk]], bool]:
+    """The batches up to the first that commits the answer (`commits_answer`), and
+    whether the stream ended there. A failure before it -- after a role-only opening,
+    say -- is raised, so the next provider is tried."""
+    held: list[list[ChatChunk]] = []
+    async for batch in batches:
+        held.append(batch)
+        if commits_answer(batch):
+            return held, False
+    return held, True

@@ -17,29 +17,13 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from ..chunk import ChatChunk
+from ..chunk import ChatChunk, commits_answer
 from .limits import Lease
 from .state import DeploymentState
 
-__all__ = ["Attempt", "PumpedAttempt", "says_something"]
+__all__ = ["Attempt", "PumpedAttempt"]
 
 Batches = AsyncGenerator[list[ChatChunk], None]
-
-
-def says_something(batch: list[ChatChunk]) -> bool:
-    """Whether a batch commits the answer: text, a tool call, a refusal, the end, usage.
-
-    A role-only opening chunk does not: an upstream that fails right after it
-    has given the caller nothing, so the request may still go elsewhere.
-    """
-    return any(
-        chunk.content
-        or chunk.tool_calls
-        or chunk.refusal
-        or chunk.finish_reason
-        or chunk.usage is not None
-        for chunk in batch
-    )
 
 
 class Attempt:
@@ -88,13 +72,13 @@ class Attempt:
         return prompt_estimate + self.pieces
 
     async def read_first(self) -> list[ChatChunk]:
-        """Wait for the first chunks that say something (see `says_something`), with any
+        """Wait for the first chunks that say something (see `commits_answer`), with any
         role-only chunks before them; whatever came if the stream ended first."""
         held: list[ChatChunk] = []
         async for batch in self.batches:  # leaving the loop does not close the stream
             self.count(batch)
             held.extend(batch)
-            if says_something(batch):
+            if commits_answer(batch):
                 break
         self.first = held
         return held
@@ -159,7 +143,7 @@ class PumpedAttempt(Attempt):
                         await queue.put(batch)
                         continue
                     held.extend(batch)
-                    if says_something(batch):
+                    if commits_answer(batch):
                         self.first = held
                         first.set_result(held)
         except Exception as exc:

@@ -360,7 +360,6 @@ class Router:
         state = attempt.state
         seconds = _now() - attempt.started
         state.health.succeeded(attempt.probe)
-        state.served += 1
         state.first_chunk.add(seconds)
         self._first_chunks[group].add(seconds)
         plan.record.deployment = state.name

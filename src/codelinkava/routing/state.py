@@ -17,15 +17,13 @@ __all__ = ["DeploymentState"]
 class DeploymentState:
     """A deployment and its running counts."""
 
-    __slots__ = ("deployment", "first_chunk", "health", "in_flight", "served")
+    __slots__ = ("deployment", "first_chunk", "health", "in_flight")
 
     def __init__(self, deployment: Deployment, health: Health) -> None:
         self.deployment = deployment
         self.health = health
         #: Attempts open on it now (least-busy's measure).
         self.in_flight = 0
-        #: Attempts that reached their first chunk.
-        self.served = 0
         #: Seconds to its first chunk, averaged (latency-based-routing's measure).
         self.first_chunk = MovingAverage()
 

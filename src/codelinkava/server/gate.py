@@ -1,8 +1,9 @@
 """The concurrency gate: refuse at once when full, never queue without end.
 
-Acquired when a chat request is admitted and released exactly once when its
-response is over (sent, failed, or abandoned by the client) -- both in this
-module, so the count cannot drift.
+Acquired by `routes.GatewayState.respond` when a chat request is admitted (through
+`limits.SharedGate` when Redis holds the limit), and released when its response is
+over -- sent, failed, or abandoned by the client. `Ticket.release` is idempotent, so
+the count cannot drift however many paths end a response.
 """
 
 from __future__ import annotations

@@ -191,7 +191,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 def install_routes(app: FastAPI) -> None:
-    """Every route of the gateway, in one list."""
+    """The API routes, in one list. The chat page (`chat_page.py`) and `/metrics`
+    (`metrics.py`) install their own, beside the state they serve."""
     app.add_api_route(
         "/v1/chat/completions", chat_completions, methods=["POST"], response_model=None
     )

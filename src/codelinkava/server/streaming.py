@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from codelinkava import errors
-from codelinkava.chunk import AnswerBuilder, ChatChunk
+from codelinkava.chunk import AnswerBuilder, ChatChunk, commits_answer
 
 from .backend import Call
 from .errors import error_payload, provider_error_response, public_message, status_for
@@ -394,15 +394,8 @@ async def _first_substance(batches: AsyncGenerator[list[ChatChunk], None]) -> li
     held: list[ChatChunk] = []
     async for batch in batches:
         held.extend(batch)
-        for chunk in batch:
-            if (
-                chunk.content
-                or chunk.tool_calls
-                or chunk.refusal
-                or chunk.finish_reason
-                or chunk.usage is not None
-            ):
-                return held
+        if commits_answer(batch):
+            return held
     return held
 
 

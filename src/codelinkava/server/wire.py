@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from codelinkava.config import LIBRARY_OPTIONS
+from codelinkava.providers.base import reserved_option_names
 
 __all__ = [
     "ChatCompletionRequest",
@@ -177,8 +177,8 @@ class CodeLinkAvaRequest(_Fields):
 
 def reserved_field(body: BaseModel) -> str | None:
     """The first field of `body` that only the server's settings may set, if any."""
-    extra = body.model_extra or {}
-    for name in extra:
-        if name in LIBRARY_OPTIONS:
+    reserved = reserved_option_names()
+    for name in (*(body.model_extra or {}), *sorted(body.model_fields_set)):
+        if name in reserved:
             return name
     return None
