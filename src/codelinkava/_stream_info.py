@@ -2,7 +2,8 @@
 
 A provider's `create_async_generator` yields only text (the seed's contract), so
 this side channel carries the rest to callers of that generator; the typed chunk
-API (`create_async_chunk_batches`) carries it in the chunks themselves. It lives below the providers and the core so both can report into it;
+API (`create_async_chunk_batches`) carries it in the chunks themselves. It lives
+below the providers and the core so both can report into it;
 `codelinkava.providers.base` re-exports it as the public place to import from.
 """
 

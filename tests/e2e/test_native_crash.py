@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -192,3 +193,23 @@ def test_a_broken_model_file_is_an_error_not_a_crash(tmp_path: Path, own_cache: 
     with pytest.raises(Exception, match="could not load the model") as caught:
         checked_settings(str(broken))
     assert not isinstance(caught.value, ProviderNotWorkingError)
+
+
+def test_without_llama_cpp_python_the_cli_says_what_to_install(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['llama_cpp'] = None  # as if llama-cpp-python were not installed\n"
+        "from codelinkava.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "chat", QUESTION],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean_env(), CACHE_DIR_ENV: str(tmp_path)},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1, result
+    line = one_error_line(result.stderr)
+    assert "pip install 'codelinkava[local]'" in line

@@ -116,7 +116,12 @@ def checked_settings(model_path: str, *, cpu: frozenset[str] | None = None) -> E
 
 def _trial_runs(model_path: str, cpu: frozenset[str]) -> CheckResult:
     """Try the chosen settings, then (after a crash with extra buffers on) without them."""
-    import llama_cpp
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ProviderNotWorkingError(
+            f"the local model needs llama-cpp-python: pip install 'codelinkava[local]' ({exc})"
+        ) from None
 
     build = build_features(llama_cpp.llama_print_system_info().decode(errors="replace"))
     first = choose_settings(cpu, build)
@@ -230,7 +235,10 @@ def _llama_version() -> str:
 def _native_libraries() -> list[Any]:
     """Name, size and mtime of each native library llama-cpp-python ships (a rebuild of
     the same version, say with other CMAKE_ARGS, changes them)."""
-    spec = importlib.util.find_spec("llama_cpp")
+    try:
+        spec = importlib.util.find_spec("llama_cpp")
+    except (ImportError, ValueError, AttributeError):  # not importable, or blocked
+        return []
     if spec is None or not spec.submodule_search_locations:
         return []
     lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
