@@ -40,22 +40,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+import pydantic
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ..errors import InvalidRequestError
@@ -102,24 +95,10 @@ def _params(provider: type[AsyncGeneratorProvider]) -> tuple[str, ...]:
     time limits; one in process takes its own set-up options by name
     (`model_path`).
     """
-    params = list(_LIMIT_PARAMS)
-    if provider.uses_network:
-        params += _NETWORK_PARAMS
-        if _url_option(provider) is not None:
-            params.append("api_base")
-        if _key_option(provider) is not None:
-            params.append("api_key")
-    else:
-        params += [option.name for option in provider.setup_options]
-    return tuple(params)
-
-
-def _provider(model: object) -> type[AsyncGeneratorProvider] | None:
-    """The provider `<provider>/<model>` names, if it names one and a model."""
-    if not isinstance(model, str):
-        return None
-    prefix, _, upstream = model.partition("/")
-    return PROVIDERS.get(prefix) if upstream else None
+    if not provider.uses_network:
+        return (*_LIMIT_PARAMS, *(option.name for option in provider.setup_options))
+    options = {"api_base": _url_option(provider), "api_key": _key_option(provider)}
+    return (*_LIMIT_PARAMS, *_NETWORK_PARAMS, *(k for k, o in options.items() if o is not None))
 
 
 class ConfigError(InvalidRequestError):
@@ -192,15 +171,16 @@ def parse_config(
     """Check an already-parsed config (a mapping) and build the `GatewayConfig`."""
     if data is None:
         raise ConfigError(f"{source} is empty: it needs a model_list")
-    context = {"environ": os.environ if environ is None else environ}
     try:
-        config = _File.model_validate(data, context=context)
-    except ValidationError as exc:
+        config = _File.model_validate(
+            data, context={"environ": os.environ if environ is None else environ}
+        )
+    except pydantic.ValidationError as exc:
         # `from None`: pydantic's own text quotes the input, secrets included.
         raise _config_error(exc.errors()[0], source) from None
-    entries, router = config.model_list, config.router_settings
+    router = config.router_settings
     return GatewayConfig(
-        deployments=tuple(e.deployment(n) for e, n in zip(entries, _names(entries), strict=True)),
+        deployments=tuple(entry.deployment() for entry in config.model_list),
         router_settings=router.settings(),
         redis=router.redis(),
         master_key=config.general_settings.master_key,
@@ -208,18 +188,10 @@ def parse_config(
     )
 
 
-# errors ------------------------------------------------------------------------------
-
-
 def _fail(problem: str, at: str = "") -> PydanticCustomError:
     """Our wording for a value's problem; `at`: the path below that value, if deeper."""
     # As context, not as the template: a quoted value may hold braces.
     return PydanticCustomError("config", "{problem}", {"problem": problem, "at": at})
-
-
-def _absent() -> PydanticCustomError:
-    """A key given as null reads like a key not given: the parent "needs" it."""
-    return PydanticCustomError("missing", "missing")
 
 
 def _config_error(error: ErrorDetails, source: str) -> ConfigError:
@@ -239,9 +211,6 @@ def _config_error(error: ErrorDetails, source: str) -> ConfigError:
     return ConfigError(f"{source}: {where} {problem}")
 
 
-# values ------------------------------------------------------------------------------
-
-
 def _context(info: ValidationInfo) -> dict[str, Any]:
     assert isinstance(info.context, dict)  # parse_config always gives one
     return info.context
@@ -258,64 +227,49 @@ def _env(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def _string(value: Any, info: ValidationInfo, *, secret: bool = False) -> str:
-    """A non-empty string, maybe from the environment."""
-    value = _env(value, info)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail("must be a non-empty string" + ("" if secret else f", got {value!r}"))
-    return value
+def _text(*, secret: bool = False, required: bool = False) -> BeforeValidator:
+    """A non-empty string, maybe from the environment; null reads like the key not given."""
 
-
-def _text(value: Any, info: ValidationInfo) -> str | None:
-    return None if value is None else _string(value, info)
-
-
-def _secret(value: Any, info: ValidationInfo) -> str | None:
-    return None if value is None else _string(value, info, secret=True)
-
-
-def _required(value: Any, info: ValidationInfo) -> str:
-    if value is None:
-        raise _absent()
-    return _string(value, info)
-
-
-def _checked(
-    parse: Callable[[str], Any],
-    problem: Callable[[Any], str | None],
-    convert: Callable[[Any], Any],
-) -> BeforeValidator:
-    """A number, maybe from the environment or written as a string; null: not given."""
-
-    def check(value: Any, info: ValidationInfo) -> Any:
+    def check(value: Any, info: ValidationInfo) -> str | None:
         if value is None:
+            if required:  # said of the parent: `model_list[0] needs model_name`
+                raise PydanticCustomError("missing", "missing")
             return None
         value = _env(value, info)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = parse(value)
-        if (why := problem(value)) is not None:
-            raise _fail(why)
-        return convert(value)
+        if not isinstance(value, str) or not value.strip():
+            raise _fail("must be a non-empty string" + ("" if secret else f", got {value!r}"))
+        return value
 
     return BeforeValidator(check)
 
 
-def _number(minimum: float, *, inclusive: bool = True) -> BeforeValidator:
-    return _checked(float, lambda v: number_problem(v, minimum, inclusive=inclusive), float)
+def _number(minimum: float, *, inclusive: bool = True, whole: bool = False) -> BeforeValidator:
+    """A number, maybe from the environment or written as a string ("30"); null: not given."""
+
+    def check(value: Any, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        value = _env(value, info)
+        if isinstance(value, str) and (not whole or value.strip().isdigit()):
+            with contextlib.suppress(ValueError):
+                value = int(value) if whole else float(value)
+        if whole:
+            problem = whole_problem(value, int(minimum))
+        else:
+            problem = number_problem(value, minimum, inclusive=inclusive)
+        if problem is not None:
+            raise _fail(problem)
+        return value if whole else float(value)
+
+    return BeforeValidator(check)
 
 
-def _whole(minimum: int) -> BeforeValidator:
-    digits: Callable[[str], Any] = lambda s: int(s) if s.strip().isdigit() else s  # noqa: E731
-    return _checked(digits, lambda v: whole_problem(v, minimum), int)
-
-
-_Text = Annotated[str | None, BeforeValidator(_text)]
+_Text = Annotated[str | None, _text()]
 #: Never quoted in a message, never in a repr: api_key, master_key, redis_password, redis_url.
-_Secret = Annotated[str | None, BeforeValidator(_secret), Field(repr=False)]
-_Required = Annotated[str, BeforeValidator(_required)]
-_Count0 = Annotated[int | None, _whole(0)]
-_Count1 = Annotated[int | None, _whole(1)]
+_Secret = Annotated[str | None, _text(secret=True), Field(repr=False)]
+_Required = Annotated[str, _text(required=True)]
+_Count0 = Annotated[int | None, _number(0, whole=True)]
+_Count1 = Annotated[int | None, _number(1, whole=True)]
 _Seconds = Annotated[float | None, _number(0.0)]
 _Timeout = Annotated[float | None, _number(0, inclusive=False)]
 
@@ -329,7 +283,7 @@ def _known_group(model: Any, info: ValidationInfo, at: str) -> None:
 
 def _deployment_list(value: Any) -> Any:
     if value is None:
-        raise _absent()
+        raise PydanticCustomError("missing", "missing")
     if not isinstance(value, list) or not value:
         raise _fail("must be a non-empty list of deployments")
     return value
@@ -365,7 +319,7 @@ def _hedging(value: Any, info: ValidationInfo) -> Any:
         raise _fail('must map model names to a delay: {"my-model": {"delay": "p95"}}')
     for model in value:
         _known_group(model, info, f".{model}")
-    return value
+    return {m: spec if isinstance(spec, Mapping) else {"delay": spec} for m, spec in value.items()}
 
 
 def _delay(value: Any) -> float | None:
@@ -379,35 +333,29 @@ def _delay(value: Any) -> float | None:
 # sections ----------------------------------------------------------------------------
 
 
+def _only(data: Mapping[Any, Any], keys: Sequence[str], whose: str = "") -> dict[Any, Any]:
+    """Unknown keys are refused before the values: they explain more than what follows."""
+    for key in data:
+        if key not in keys:
+            raise _fail(f"is not supported{whose} (supported: {', '.join(keys)})", f".{key}")
+    return dict(data)
+
+
 class _Section(BaseModel):
     """A mapping whose every key we know: LiteLLM's others are refused, never ignored."""
 
-    model_config = ConfigDict(extra="forbid")
-    not_a_mapping: ClassVar[str] = "must be a mapping of keys to values"
-
-    @classmethod
-    def allowed(cls, data: Mapping[Any, Any], info: ValidationInfo) -> tuple[Sequence[str], str]:
-        """The keys it takes, and how to say whose they are ("" or " for openai/ models")."""
-        return tuple(cls.model_fields), ""
+    model_config = pydantic.ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:
-        # Before the values: an unknown key explains more than what follows from it.
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:  # info: as _Params' needs
         if not isinstance(data, Mapping):
-            raise _fail(cls.not_a_mapping)
-        keys, whose = cls.allowed(data, info)
-        for key in data:
-            if key not in keys:
-                supported = f"(supported: {', '.join(keys)})"
-                raise _fail(f"is not supported{whose} {supported}", f".{key}")
-        return dict(data)
+            raise _fail("must be a mapping of keys to values")
+        return _only(data, tuple(cls.model_fields))
 
 
 class _Params(_Section):
     """litellm_params: which keys it takes depends on the provider its `model` names."""
-
-    not_a_mapping: ClassVar[str] = "must be a mapping"
 
     model: _Required
     rpm: _Count1 = None
@@ -422,31 +370,30 @@ class _Params(_Section):
     #: The set-up options of in-process providers (LocalModel's); a test checks all are here.
     model_path: _Text = None
 
+    @model_validator(mode="before")
     @classmethod
-    def allowed(cls, data: Mapping[Any, Any], info: ValidationInfo) -> tuple[Sequence[str], str]:
-        with contextlib.suppress(PydanticCustomError):  # else `model`'s own check says why
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:  # replaces _Section's
+        if not isinstance(data, Mapping):
+            raise _fail("must be a mapping")
+        try:
             model = _env(data.get("model"), info)
-            if (provider := _provider(model)) is not None:
-                return _params(provider), f" for {model.partition('/')[0]}/ models"
-        return tuple(data), ""
-
-    @field_validator("model")
-    @classmethod
-    def _names_a_provider(cls, model: str) -> str:
-        if _provider(model) is None:
+        except PydanticCustomError:
+            model = None
+        if not isinstance(model, str) or not model.strip():
+            return data  # `model`'s own check says what is wrong
+        prefix, _, upstream = model.partition("/")
+        if prefix not in PROVIDERS or not upstream:
             raise _fail(
                 f"is {model!r}; write <provider>/<model> with provider one of "
                 f"{', '.join(PROVIDERS)} (openai: any OpenAI-compatible server, "
-                "vLLM, llama.cpp, Ollama's /v1)"
+                "vLLM, llama.cpp, Ollama's /v1)",
+                ".model",
             )
-        return model
-
-    @model_validator(mode="after")
-    def _has_its_url(self) -> _Params:
-        url = _url_option(self.provider)
-        if url is not None and self.api_base is None:
-            raise _fail(f"needs api_base ({self.provider.__name__}'s {url.help})")
-        return self
+        provider = PROVIDERS[prefix]
+        data = _only(data, _params(provider), f" for {prefix}/ models")
+        if (url := _url_option(provider)) is not None and data.get("api_base") is None:
+            raise _fail(f"needs api_base ({provider.__name__}'s {url.help})")
+        return data
 
     @property
     def provider(self) -> type[AsyncGeneratorProvider]:
@@ -456,8 +403,7 @@ class _Params(_Section):
         """What the provider is set up with: its URL, key and time limits, or its own options."""
         provider = self.provider
         if not provider.uses_network:
-            values = {o.name: getattr(self, o.name) for o in provider.setup_options}
-            return {name: value for name, value in values.items() if value}
+            return {o.name: v for o in provider.setup_options if (v := getattr(self, o.name))}
         options: dict[str, Any] = {}
         if (url := _url_option(provider)) is not None:
             options[url.name] = self.api_base
@@ -479,63 +425,39 @@ class _Entry(_Section):
     model_name: _Required
     litellm_params: _Params
     model_info: _ModelInfo = Field(default_factory=_ModelInfo)
+    _name: str = pydantic.PrivateAttr("")  # given by _File, which sees the whole list
 
-    def deployment(self, name: str) -> Deployment:
-        params = self.litellm_params
-        provider = params.provider
+    def deployment(self) -> Deployment:
+        params, provider = self.litellm_params, self.litellm_params.provider
+        limits = {"stream_timeout", "weight", "rpm", "tpm", "max_parallel_requests"}
         return Deployment(
-            name=name,
+            name=self._name,
             model_name=self.model_name,
             provider=provider,
             upstream_model="" if provider.single_model else params.model.partition("/")[2],
             options=params.options(),
-            stream_timeout=params.stream_timeout,
-            weight=1.0 if params.weight is None else params.weight,
-            rpm=params.rpm,
-            tpm=params.tpm,
-            max_parallel_requests=params.max_parallel_requests,
+            **params.model_dump(include=limits, exclude_none=True),  # else Deployment's defaults
         )
-
-
-def _names(entries: Sequence[_Entry]) -> list[str]:
-    """model_info.id, else `<model_name>-<n>` for the n-th deployment of its group."""
-    per_group: dict[str, int] = {}
-    names = []
-    for entry in entries:
-        per_group[entry.model_name] = per_group.get(entry.model_name, 0) + 1
-        names.append(entry.model_info.id or f"{entry.model_name}-{per_group[entry.model_name]}")
-    return names
 
 
 class _Hedge(_Section):
     delay: Annotated[float | None, BeforeValidator(_delay)] = None  # None: the p95
     max_delay: _Seconds = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _a_delay_alone(cls, data: Any) -> Any:
-        # Runs before `_known_keys`: pydantic runs a subclass's before-validators first.
-        return data if isinstance(data, Mapping) else {"delay": data}
-
-    def policy(self) -> HedgePolicy:
-        return HedgePolicy(**self.model_dump(exclude_none=True))
-
 
 class _Router(_Section):
     routing_strategy: _Text = None
     num_retries: _Count0 = None
-    fallbacks: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_fallbacks)] = Field(
-        default_factory=dict
-    )
+    fallbacks: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_fallbacks)] = {}
     allowed_fails: _Count0 = None
     cooldown_time: _Seconds = None
-    hedging: Annotated[dict[str, _Hedge], BeforeValidator(_hedging)] = Field(default_factory=dict)
+    hedging: Annotated[dict[str, _Hedge], BeforeValidator(_hedging)] = {}
     redis_host: _Text = None
     redis_port: _Count1 = None
     redis_password: _Secret = None
     redis_url: _Secret = None
 
-    @field_validator("routing_strategy")
+    @pydantic.field_validator("routing_strategy")
     @classmethod
     def _supported(cls, strategy: str | None) -> str | None:
         if strategy is not None and (problem := strategy_problem(strategy)) is not None:
@@ -544,12 +466,8 @@ class _Router(_Section):
 
     @model_validator(mode="after")
     def _one_redis(self) -> _Router:
-        url, host, port, password = (
-            self.redis_url,
-            self.redis_host,
-            self.redis_port,
-            self.redis_password,
-        )
+        url, host = self.redis_url, self.redis_host
+        port, password = self.redis_port, self.redis_password
         if url and (host or port is not None or password):
             raise _fail("gives redis_url and redis_host/port/password: give one of them")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
@@ -566,7 +484,9 @@ class _Router(_Section):
         return RouterSettings(
             **self.model_dump(include=given, exclude_none=True),
             fallbacks=self.fallbacks,
-            hedging={model: hedge.policy() for model, hedge in self.hedging.items()},
+            hedging={
+                m: HedgePolicy(**h.model_dump(exclude_none=True)) for m, h in self.hedging.items()
+            },
         )
 
     def redis(self) -> RedisSettings | None:
@@ -587,14 +507,16 @@ class _File(_Section):
     router_settings: _Router = Field(default_factory=_Router)
     general_settings: _General = Field(default_factory=_General)
 
-    @field_validator("model_list")
+    @pydantic.field_validator("model_list")
     @classmethod
-    def _unique_names(cls, entries: list[_Entry], info: ValidationInfo) -> list[_Entry]:
-        seen: set[str] = set()
-        for index, name in enumerate(_names(entries)):
-            if name in seen:
-                raise _fail(f"{name!r} is used twice", f"[{index}].model_info.id")
-            seen.add(name)
+    def _named(cls, entries: list[_Entry], info: ValidationInfo) -> list[_Entry]:
+        """model_info.id, else `<model_name>-<n>` for the n-th deployment of its group."""
+        per_group: Counter[str] = Counter()
+        for index, entry in enumerate(entries):
+            per_group[entry.model_name] += 1
+            entry._name = entry.model_info.id or f"{entry.model_name}-{per_group[entry.model_name]}"
+            if entry._name in {e._name for e in entries[:index]}:
+                raise _fail(f"{entry._name!r} is used twice", f"[{index}].model_info.id")
         # For the fallbacks and hedging, validated after: pydantic keeps the fields' order.
-        _context(info)["groups"] = {entry.model_name for entry in entries}
+        _context(info)["groups"] = set(per_group)
         return entries

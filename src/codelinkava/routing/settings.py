@@ -1,4 +1,7 @@
-"""`RouterSettings` and `HedgePolicy`: how a router chooses, retries, falls back and hedges."""
+"""`RouterSettings` and `HedgePolicy`: how a router chooses, retries, falls back and hedges.
+
+Also the rules their values follow, shared with the config file: one rule, one wording.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ from .strategies import STRATEGIES
 __all__ = ["HedgePolicy", "RouterSettings", "number_problem", "strategy_problem", "whole_problem"]
 
 
-# The rules below are shared with the config file, which words them after the key
-# and its place (`router_settings.cooldown_time must be ...`): one rule, one wording.
-
-
 def number_problem(value: object, minimum: float = 0.0, *, inclusive: bool = True) -> str | None:
-    """Why `value` is not a finite number from `minimum` up (None: it is one)."""
+    """Why `value` is not a finite number from `minimum` up, or None.
+
+    Without a subject: each caller names the place its own way (`cooldown_time`
+    here, `router_settings.cooldown_time` in the config file).
+    """
     if (
         isinstance(value, int | float)
         and not isinstance(value, bool)
