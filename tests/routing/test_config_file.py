@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from codelinkava.providers import CodeLinkAva, LocalModel, OpenAICompatible
-from codelinkava.routing import ConfigError, HedgePolicy, load_config, parse_config
+from codelinkava.errors import InvalidRequestError
+from codelinkava.providers import PROVIDERS, CodeLinkAva, LocalModel, OpenAICompatible
+from codelinkava.routing import ConfigError, HedgePolicy, RouterSettings, load_config, parse_config
 
 THREE_UPSTREAMS = textwrap.dedent(
     """
@@ -250,3 +254,88 @@ def test_config_builds_a_router_serving_its_model_names() -> None:
     router = parse(THREE_UPSTREAMS, ENV).router()
     assert router.models() == ["qwen", "small", "ava"]
     assert [s.name for s in router.deployments("qwen")] == ["vllm-a", "qwen-2"]
+
+
+def test_numbers_may_be_strings_or_come_from_the_environment() -> None:
+    data = minimal(rpm="os.environ/RPM", timeout="2.5", max_retries=" 3 ")
+    (deployment,) = parse_config(data, environ={"RPM": "12"}).deployments
+    assert deployment.rpm == 12
+    assert (deployment.options["timeout"], deployment.options["max_retries"]) == (2.5, 3)
+    with pytest.raises(ConfigError, match=r"rpm must be a whole number >= 1, got '1\.5'"):
+        parse_config(minimal(rpm="1.5"), environ={})
+    with pytest.raises(ConfigError, match=r"\.rpm must be a whole number >= 1, got 2\.0"):
+        parse_config(minimal(rpm=2.0), environ={})
+
+
+def test_an_unknown_key_is_named_before_a_wrong_value_beside_it() -> None:
+    with pytest.raises(ConfigError, match=r"litellm_params\.zz is not supported for openai/"):
+        parse_config(minimal(rpm=0, zz=1), environ={})
+    with pytest.raises(ConfigError, match=r"litellm_params needs api_base"):
+        parse_config(
+            {
+                "model_list": [
+                    {"model_name": "m", "litellm_params": {"model": "openai/m", "rpm": 0}}
+                ]
+            },
+            environ={},
+        )
+
+
+def test_a_null_key_reads_like_a_missing_one() -> None:
+    with pytest.raises(ConfigError, match=r"^config\.yaml: model_list\[0\] needs model_name$"):
+        parse_config({"model_list": [{"model_name": None}]}, source="config.yaml", environ={})
+    with pytest.raises(ConfigError, match=r"^config: the config has no model_list"):
+        parse_config({"model_list": None}, environ={})
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"general_settings": {"master_key": ["sk-leaky"]}},
+        {"router_settings": {"redis_host": "h", "redis_password": ["sk-leaky"]}},
+        {"router_settings": {"redis_url": "http://:sk-leaky@h"}},
+        {"router_settings": {"redis_url": ["sk-leaky"]}},
+    ],
+)
+def test_no_message_quotes_a_secret(section: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**minimal(), **section}, environ={})
+    assert "sk-leaky" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # nor pydantic's text
+
+
+def test_every_in_process_provider_takes_its_own_setup_options() -> None:
+    for prefix, provider in PROVIDERS.items():
+        if provider.uses_network:
+            continue
+        options = {option.name: f"/models/{option.name}" for option in provider.setup_options}
+        entry = {"model_name": "m", "litellm_params": {"model": f"{prefix}/x", **options}}
+        (deployment,) = parse_config({"model_list": [entry]}, environ={}).deployments
+        assert deployment.options == options
+
+
+def test_router_settings_and_the_config_file_share_one_rule_and_its_words() -> None:
+    with pytest.raises(
+        InvalidRequestError, match=r"^cooldown_time must be a number >= 0\.0, got -1$"
+    ):
+        RouterSettings(cooldown_time=-1)
+    with pytest.raises(
+        ConfigError, match=r": router_settings\.cooldown_time must be a number >= 0\.0, got -1$"
+    ):
+        parse_config({**minimal(), "router_settings": {"cooldown_time": -1}}, environ={})
+    with pytest.raises(InvalidRequestError, match=r"^hedging max_delay must be a number >= 0\.0"):
+        HedgePolicy(max_delay=float("inf"))
+
+
+def test_routing_needs_pydantic_only_once_a_config_is_read() -> None:
+    code = (
+        "import json, sys\n"
+        "from codelinkava.routing import Router, RouterSettings, HedgePolicy\n"
+        "before = 'pydantic' in sys.modules\n"
+        "from codelinkava.routing import parse_config\n"
+        "print(json.dumps([before, 'pydantic' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == [False, True]

@@ -30,26 +30,32 @@ Every key not listed here stops the start with a `ConfigError` naming it and
 where it is: nothing is silently ignored. Secrets (`api_key`, `master_key`,
 `redis_password`, `redis_url`) come from the file or from `os.environ/NAME`,
 and no message or `repr` shows them.
+
+The rules are pydantic models (the server extra's), so this module is imported
+only when a config is read; each pydantic error is worded here, in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ..errors import InvalidRequestError
 from ..providers import PROVIDERS
 from ..providers.base import AsyncGeneratorProvider, SetupOption
 from .deployment import Deployment
-from .settings import HedgePolicy, RouterSettings
-from .strategies import STRATEGIES
+from .settings import HedgePolicy, RouterSettings, number_problem, strategy_problem, whole_problem
 
 if TYPE_CHECKING:
     import random
@@ -60,27 +66,13 @@ if TYPE_CHECKING:
 __all__ = ["ConfigError", "GatewayConfig", "RedisSettings", "load_config", "parse_config"]
 
 ENV_PREFIX = "os.environ/"
-_SECRETS = frozenset({"api_key", "master_key", "redis_password", "redis_url"})
-
-_TOP_KEYS = ("model_list", "router_settings", "general_settings")
-_ENTRY_KEYS = ("model_name", "litellm_params", "model_info")
-_MODEL_INFO_KEYS = ("id",)
-_ROUTER_KEYS = (
-    "routing_strategy",
-    "num_retries",
-    "fallbacks",
-    "allowed_fails",
-    "cooldown_time",
-    "hedging",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-)
-_GENERAL_KEYS = ("master_key",)
-_HEDGE_KEYS = ("delay", "max_delay")
 _LIMIT_PARAMS = ("model", "rpm", "tpm", "max_parallel_requests", "weight")
 _NETWORK_PARAMS = ("timeout", "stream_timeout", "max_retries")
+#: How a missing key is said, where "needs <key>" would not do.
+_ABSENT = {
+    "model_list": "has no model_list: list at least one deployment",
+    "litellm_params": "has no litellm_params",
+}
 
 
 def _url_option(provider: type[AsyncGeneratorProvider]) -> SetupOption | None:
@@ -103,16 +95,10 @@ def _params(provider: type[AsyncGeneratorProvider]) -> tuple[str, ...]:
     time limits; one in process takes its own set-up options by name
     (`model_path`).
     """
-    params = list(_LIMIT_PARAMS)
-    if provider.uses_network:
-        params += _NETWORK_PARAMS
-        if _url_option(provider) is not None:
-            params.append("api_base")
-        if _key_option(provider) is not None:
-            params.append("api_key")
-    else:
-        params += [option.name for option in provider.setup_options]
-    return tuple(params)
+    if not provider.uses_network:
+        return (*_LIMIT_PARAMS, *(option.name for option in provider.setup_options))
+    options = {"api_base": _url_option(provider), "api_key": _key_option(provider)}
+    return (*_LIMIT_PARAMS, *_NETWORK_PARAMS, *(k for k, o in options.items() if o is not None))
 
 
 class ConfigError(InvalidRequestError):
@@ -183,315 +169,354 @@ def parse_config(
     data: Any, *, source: str = "config", environ: Mapping[str, str] | None = None
 ) -> GatewayConfig:
     """Check an already-parsed config (a mapping) and build the `GatewayConfig`."""
-    reader = _Reader(source, os.environ if environ is None else environ)
-    return reader.config(data)
-
-
-class _Reader:
-    """Reads one config, naming every mistake by its path (`model_list[2].litellm_params.rpm`)."""
-
-    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
-        self.source = source
-        self.environ = environ
-
-    def fail(self, where: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {where} {problem}")
-
-    # sections ------------------------------------------------------------------
-
-    def config(self, data: Any) -> GatewayConfig:
-        if data is None:
-            raise ConfigError(f"{self.source} is empty: it needs a model_list")
-        top = self.mapping(data, "the config", _TOP_KEYS)
-        deployments = self.model_list(top.get("model_list"))
-        groups = {d.model_name for d in deployments}
-        router = self.mapping(top.get("router_settings", {}), "router_settings", _ROUTER_KEYS)
-        general = self.mapping(top.get("general_settings", {}), "general_settings", _GENERAL_KEYS)
-        master_key = self.text(general, "master_key", "general_settings")
-        return GatewayConfig(
-            deployments=tuple(deployments),
-            router_settings=self.router_settings(router, groups),
-            redis=self.redis(router),
-            master_key=master_key,
-            source=self.source,
+    if data is None:
+        raise ConfigError(f"{source} is empty: it needs a model_list")
+    try:
+        config = _File.model_validate(
+            data, context={"environ": os.environ if environ is None else environ}
         )
+    except pydantic.ValidationError as exc:
+        # `from None`: pydantic's own text quotes the input, secrets included.
+        raise _config_error(exc.errors()[0], source) from None
+    router = config.router_settings
+    return GatewayConfig(
+        deployments=tuple(entry.deployment() for entry in config.model_list),
+        router_settings=router.settings(),
+        redis=router.redis(),
+        master_key=config.general_settings.master_key,
+        source=source,
+    )
 
-    def model_list(self, value: Any) -> list[Deployment]:
+
+def _fail(problem: str, at: str = "") -> PydanticCustomError:
+    """Our wording for a value's problem; `at`: the path below that value, if deeper."""
+    # As context, not as the template: a quoted value may hold braces.
+    return PydanticCustomError("config", "{problem}", {"problem": problem, "at": at})
+
+
+def _config_error(error: ErrorDetails, source: str) -> ConfigError:
+    """The one place pydantic's errors become ours, named by their path.
+
+    `model_list[2].litellm_params.rpm must be ...`; a missing key is said of its
+    parent (`model_list[0] needs model_name`); the top level is "the config".
+    """
+    loc, context = list(error["loc"]), error.get("ctx") or {}
+    if error["type"] == "missing":
+        key = str(loc.pop())
+        problem = _ABSENT.get(key, f"needs {key}")
+    else:
+        problem = context.get("problem", error["msg"])
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    where = (where + context.get("at", "")).lstrip(".") or "the config"
+    return ConfigError(f"{source}: {where} {problem}")
+
+
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    assert isinstance(info.context, dict)  # parse_config always gives one
+    return info.context
+
+
+def _env(value: Any, info: ValidationInfo) -> Any:
+    """`os.environ/NAME` -> the variable's value, from the environment parse_config was given."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value.removeprefix(ENV_PREFIX)
+        resolved = _context(info)["environ"].get(name)
+        if not resolved:
+            raise _fail(f"reads the environment variable {name}, which is not set")
+        return resolved
+    return value
+
+
+def _text(*, secret: bool = False, required: bool = False) -> BeforeValidator:
+    """A non-empty string, maybe from the environment; null reads like the key not given."""
+
+    def check(value: Any, info: ValidationInfo) -> str | None:
         if value is None:
-            raise self.fail("the config", "has no model_list: list at least one deployment")
-        if not isinstance(value, list) or not value:
-            raise self.fail("model_list", "must be a non-empty list of deployments")
-        deployments = []
-        names: set[str] = set()
-        per_group: dict[str, int] = {}
-        for index, entry in enumerate(value):
-            deployment = self.deployment(entry, f"model_list[{index}]", per_group)
-            if deployment.name in names:
-                raise self.fail(
-                    f"model_list[{index}].model_info.id", f"{deployment.name!r} is used twice"
-                )
-            names.add(deployment.name)
-            deployments.append(deployment)
-        return deployments
+            if required:  # said of the parent: `model_list[0] needs model_name`
+                raise PydanticCustomError("missing", "missing")
+            return None
+        value = _env(value, info)
+        if not isinstance(value, str) or not value.strip():
+            raise _fail("must be a non-empty string" + ("" if secret else f", got {value!r}"))
+        return value
 
-    def deployment(self, value: Any, where: str, per_group: dict[str, int]) -> Deployment:
-        entry = self.mapping(value, where, _ENTRY_KEYS)
-        model_name = self.text(entry, "model_name", where, required=True)
-        assert model_name is not None
-        params_where = f"{where}.litellm_params"
-        if "litellm_params" not in entry:
-            raise self.fail(where, "has no litellm_params")
-        raw = entry["litellm_params"]
-        if not isinstance(raw, Mapping):
-            raise self.fail(params_where, "must be a mapping")
-        model = self.text(raw, "model", params_where, required=True)
-        assert model is not None
+    return BeforeValidator(check)
+
+
+def _number(minimum: float, *, inclusive: bool = True, whole: bool = False) -> BeforeValidator:
+    """A number, maybe from the environment or written as a string ("30"); null: not given."""
+
+    def check(value: Any, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        value = _env(value, info)
+        if isinstance(value, str) and (not whole or value.strip().isdigit()):
+            with contextlib.suppress(ValueError):
+                value = int(value) if whole else float(value)
+        if whole:
+            problem = whole_problem(value, int(minimum))
+        else:
+            problem = number_problem(value, minimum, inclusive=inclusive)
+        if problem is not None:
+            raise _fail(problem)
+        return value if whole else float(value)
+
+    return BeforeValidator(check)
+
+
+_Text = Annotated[str | None, _text()]
+#: Never quoted in a message, never in a repr: api_key, master_key, redis_password, redis_url.
+_Secret = Annotated[str | None, _text(secret=True), Field(repr=False)]
+_Required = Annotated[str, _text(required=True)]
+_Count0 = Annotated[int | None, _number(0, whole=True)]
+_Count1 = Annotated[int | None, _number(1, whole=True)]
+_Seconds = Annotated[float | None, _number(0.0)]
+_Timeout = Annotated[float | None, _number(0, inclusive=False)]
+
+
+def _known_group(model: Any, info: ValidationInfo, at: str) -> None:
+    """Fallbacks and hedging name model groups; an unknown name is a typo, not a no-op."""
+    groups = _context(info).get("groups")  # None: model_list failed, which is said first
+    if groups is not None and model not in groups:
+        raise _fail(f"names the model {model!r}, which no model_list entry serves", at)
+
+
+def _deployment_list(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("missing", "missing")
+    if not isinstance(value, list) or not value:
+        raise _fail("must be a non-empty list of deployments")
+    return value
+
+
+def _fallbacks(value: Any, info: ValidationInfo) -> dict[str, tuple[str, ...]]:
+    """LiteLLM's shape, `[{"model": ["fallback", ...]}, ...]`, folded into one mapping."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise _fail('must be a list like [{"my-model": ["other-model"]}]')
+    out: dict[str, tuple[str, ...]] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping) or not item:
+            raise _fail('must be a mapping like {"a": ["b"]}', f"[{index}]")
+        for model, targets in item.items():
+            at = f"[{index}].{model}"
+            _known_group(model, info, at)
+            names = [targets] if isinstance(targets, str) else targets
+            if not isinstance(names, list) or not all(isinstance(t, str) for t in names):
+                raise _fail("must be a list of model names", at)
+            for name in names:
+                _known_group(name, info, at)
+            out[model] = out.get(model, ()) + tuple(names)
+    return out
+
+
+def _hedging(value: Any, info: ValidationInfo) -> Any:
+    """`{group: seconds | "p95" | {delay: seconds | "p95", max_delay: seconds}}`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail('must map model names to a delay: {"my-model": {"delay": "p95"}}')
+    for model in value:
+        _known_group(model, info, f".{model}")
+    return {m: spec if isinstance(spec, Mapping) else {"delay": spec} for m, spec in value.items()}
+
+
+def _delay(value: Any) -> float | None:
+    if value == "p95":
+        return None
+    if number_problem(value) is not None:
+        raise _fail(f'must be seconds >= 0 or "p95", got {value!r}')
+    return float(value)
+
+
+# sections ----------------------------------------------------------------------------
+
+
+def _only(data: Mapping[Any, Any], keys: Sequence[str], whose: str = "") -> dict[Any, Any]:
+    """Unknown keys are refused before the values: they explain more than what follows."""
+    for key in data:
+        if key not in keys:
+            raise _fail(f"is not supported{whose} (supported: {', '.join(keys)})", f".{key}")
+    return dict(data)
+
+
+class _Section(BaseModel):
+    """A mapping whose every key we know: LiteLLM's others are refused, never ignored."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:  # info: as _Params' needs
+        if not isinstance(data, Mapping):
+            raise _fail("must be a mapping of keys to values")
+        return _only(data, tuple(cls.model_fields))
+
+
+class _Params(_Section):
+    """litellm_params: which keys it takes depends on the provider its `model` names."""
+
+    model: _Required
+    rpm: _Count1 = None
+    tpm: _Count1 = None
+    max_parallel_requests: _Count1 = None
+    weight: Annotated[float | None, _number(0.0, inclusive=False)] = None
+    timeout: _Timeout = None
+    stream_timeout: _Timeout = None
+    max_retries: _Count0 = None
+    api_base: _Text = None
+    api_key: _Secret = None
+    #: The set-up options of in-process providers (LocalModel's); a test checks all are here.
+    model_path: _Text = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:  # replaces _Section's
+        if not isinstance(data, Mapping):
+            raise _fail("must be a mapping")
+        try:
+            model = _env(data.get("model"), info)
+        except PydanticCustomError:
+            model = None
+        if not isinstance(model, str) or not model.strip():
+            return data  # `model`'s own check says what is wrong
         prefix, _, upstream = model.partition("/")
-        provider = PROVIDERS.get(prefix)
-        if provider is None or not upstream:
-            raise self.fail(
-                f"{params_where}.model",
+        if prefix not in PROVIDERS or not upstream:
+            raise _fail(
                 f"is {model!r}; write <provider>/<model> with provider one of "
                 f"{', '.join(PROVIDERS)} (openai: any OpenAI-compatible server, "
                 "vLLM, llama.cpp, Ollama's /v1)",
+                ".model",
             )
-        params = self.mapping(raw, params_where, _params(provider), f"for {prefix}/ models")
-        info = self.mapping(entry.get("model_info", {}), f"{where}.model_info", _MODEL_INFO_KEYS)
-        per_group[model_name] = per_group.get(model_name, 0) + 1
-        name = self.text(info, "id", f"{where}.model_info") or (
-            f"{model_name}-{per_group[model_name]}"
-        )
-        options = self.provider_options(provider, params, params_where)
-        weight = self.number(params, "weight", params_where, minimum_exclusive=0.0)
-        return Deployment(
-            name=name,
-            model_name=model_name,
-            provider=provider,
-            upstream_model="" if provider.single_model else upstream,
-            options=options,
-            stream_timeout=self.number(params, "stream_timeout", params_where, minimum_exclusive=0),
-            weight=1.0 if weight is None else weight,
-            rpm=self.whole(params, "rpm", params_where, minimum=1),
-            tpm=self.whole(params, "tpm", params_where, minimum=1),
-            max_parallel_requests=self.whole(params, "max_parallel_requests", params_where, 1),
-        )
+        provider = PROVIDERS[prefix]
+        data = _only(data, _params(provider), f" for {prefix}/ models")
+        if (url := _url_option(provider)) is not None and data.get("api_base") is None:
+            raise _fail(f"needs api_base ({provider.__name__}'s {url.help})")
+        return data
 
-    def provider_options(
-        self, provider: type[AsyncGeneratorProvider], params: Mapping[str, Any], where: str
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {}
+    @property
+    def provider(self) -> type[AsyncGeneratorProvider]:
+        return PROVIDERS[self.model.partition("/")[0]]
+
+    def options(self) -> dict[str, Any]:
+        """What the provider is set up with: its URL, key and time limits, or its own options."""
+        provider = self.provider
         if not provider.uses_network:
-            for option in provider.setup_options:
-                value = self.text(params, option.name, where)
-                if value:
-                    options[option.name] = value
-            return options
-        url = _url_option(provider)
-        if url is not None:
-            options[url.name] = self.text(
-                params,
-                "api_base",
-                where,
-                required=True,
-                why=f"{provider.__name__}'s {url.help}",
-            )
-        key = _key_option(provider)
-        api_key = self.text(params, "api_key", where) if key is not None else None
-        if key is not None and api_key:
-            options[key.name] = api_key
-        timeout = self.number(params, "timeout", where, minimum_exclusive=0)
-        if timeout is not None:
-            options["timeout"] = timeout
-        retries = self.whole(params, "max_retries", where, minimum=0)
+            return {o.name: v for o in provider.setup_options if (v := getattr(self, o.name))}
+        options: dict[str, Any] = {}
+        if (url := _url_option(provider)) is not None:
+            options[url.name] = self.api_base
+        if (key := _key_option(provider)) is not None and self.api_key:
+            options[key.name] = self.api_key
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
         # The router moves to another deployment on a failure; retrying the same one
         # first would only delay that.
-        options["max_retries"] = 0 if retries is None else retries
+        options["max_retries"] = self.max_retries or 0
         return options
 
-    def router_settings(self, section: Mapping[str, Any], groups: set[str]) -> RouterSettings:
-        where = "router_settings"
-        strategy = self.text(section, "routing_strategy", where) or "simple-shuffle"
-        if strategy not in STRATEGIES:
-            raise self.fail(
-                f"{where}.routing_strategy",
-                f"{strategy!r} is not supported; choose one of {', '.join(STRATEGIES)}",
-            )
-        settings = RouterSettings()
-        num_retries = self.whole(section, "num_retries", where, minimum=0)
-        allowed_fails = self.whole(section, "allowed_fails", where, minimum=0)
-        cooldown_time = self.number(section, "cooldown_time", where, minimum=0.0)
-        return RouterSettings(
-            routing_strategy=strategy,
-            num_retries=settings.num_retries if num_retries is None else num_retries,
-            fallbacks=self.fallbacks(section.get("fallbacks"), groups),
-            allowed_fails=settings.allowed_fails if allowed_fails is None else allowed_fails,
-            cooldown_time=settings.cooldown_time if cooldown_time is None else cooldown_time,
-            hedging=self.hedging(section.get("hedging"), groups),
+
+class _ModelInfo(_Section):
+    id: _Text = None
+
+
+class _Entry(_Section):
+    model_name: _Required
+    litellm_params: _Params
+    model_info: _ModelInfo = Field(default_factory=_ModelInfo)
+    _name: str = pydantic.PrivateAttr("")  # given by _File, which sees the whole list
+
+    def deployment(self) -> Deployment:
+        params, provider = self.litellm_params, self.litellm_params.provider
+        limits = {"stream_timeout", "weight", "rpm", "tpm", "max_parallel_requests"}
+        return Deployment(
+            name=self._name,
+            model_name=self.model_name,
+            provider=provider,
+            upstream_model="" if provider.single_model else params.model.partition("/")[2],
+            options=params.options(),
+            **params.model_dump(include=limits, exclude_none=True),  # else Deployment's defaults
         )
 
-    def fallbacks(self, value: Any, groups: set[str]) -> dict[str, tuple[str, ...]]:
-        """LiteLLM's shape: `[{"model": ["fallback", ...]}, ...]`."""
-        where = "router_settings.fallbacks"
-        if value is None:
-            return {}
-        if not isinstance(value, list):
-            raise self.fail(where, 'must be a list like [{"my-model": ["other-model"]}]')
-        out: dict[str, tuple[str, ...]] = {}
-        for index, item in enumerate(value):
-            if not isinstance(item, Mapping) or not item:
-                raise self.fail(f"{where}[{index}]", 'must be a mapping like {"a": ["b"]}')
-            for model, targets in item.items():
-                here = f"{where}[{index}].{model}"
-                self.known_group(model, groups, here)
-                if isinstance(targets, str):
-                    targets = [targets]
-                if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-                    raise self.fail(here, "must be a list of model names")
-                for target in targets:
-                    self.known_group(target, groups, here)
-                out[model] = out.get(model, ()) + tuple(targets)
-        return out
 
-    def hedging(self, value: Any, groups: set[str]) -> dict[str, HedgePolicy]:
-        """`{group: seconds | "p95" | {delay: seconds | "p95", max_delay: seconds}}`."""
-        where = "router_settings.hedging"
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(
-                where, 'must map model names to a delay: {"my-model": {"delay": "p95"}}'
-            )
-        out: dict[str, HedgePolicy] = {}
-        for model, spec in value.items():
-            here = f"{where}.{model}"
-            self.known_group(model, groups, here)
-            if not isinstance(spec, Mapping):
-                spec = {"delay": spec}
-            spec = self.mapping(spec, here, _HEDGE_KEYS)
-            delay = spec.get("delay", "p95")
-            if delay == "p95":
-                delay = None
-            elif (
-                isinstance(delay, bool)
-                or not isinstance(delay, int | float)
-                or not (0 <= delay < math.inf)
-            ):
-                raise self.fail(f"{here}.delay", f'must be seconds >= 0 or "p95", got {delay!r}')
-            max_delay = self.number(spec, "max_delay", here, minimum=0.0)
-            policy = HedgePolicy(delay=None if delay is None else float(delay))
-            if max_delay is not None:
-                policy = HedgePolicy(delay=policy.delay, max_delay=max_delay)
-            out[str(model)] = policy
-        return out
+class _Hedge(_Section):
+    delay: Annotated[float | None, BeforeValidator(_delay)] = None  # None: the p95
+    max_delay: _Seconds = None
 
-    def redis(self, section: Mapping[str, Any]) -> RedisSettings | None:
-        where = "router_settings"
-        url = self.text(section, "redis_url", where)
-        host = self.text(section, "redis_host", where)
-        port = self.whole(section, "redis_port", where, minimum=1)
-        password = self.text(section, "redis_password", where)
+
+class _Router(_Section):
+    routing_strategy: _Text = None
+    num_retries: _Count0 = None
+    fallbacks: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_fallbacks)] = {}
+    allowed_fails: _Count0 = None
+    cooldown_time: _Seconds = None
+    hedging: Annotated[dict[str, _Hedge], BeforeValidator(_hedging)] = {}
+    redis_host: _Text = None
+    redis_port: _Count1 = None
+    redis_password: _Secret = None
+    redis_url: _Secret = None
+
+    @pydantic.field_validator("routing_strategy")
+    @classmethod
+    def _supported(cls, strategy: str | None) -> str | None:
+        if strategy is not None and (problem := strategy_problem(strategy)) is not None:
+            raise _fail(problem)
+        return strategy
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> _Router:
+        url, host = self.redis_url, self.redis_host
+        port, password = self.redis_port, self.redis_password
         if url and (host or port is not None or password):
-            raise self.fail(where, "gives redis_url and redis_host/port/password: give one of them")
-        if url:
-            if not url.startswith(("redis://", "rediss://", "unix://")):
-                raise self.fail(
-                    f"{where}.redis_url", "must start with redis://, rediss:// or unix://"
-                )
-            return RedisSettings(given_url=url)
-        if host is None:
-            if port is not None or password:
-                raise self.fail(where, "gives redis_port or redis_password without redis_host")
-            return None
+            raise _fail("gives redis_url and redis_host/port/password: give one of them")
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise _fail("must start with redis://, rediss:// or unix://", ".redis_url")
+        if host is None and (port is not None or password):
+            raise _fail("gives redis_port or redis_password without redis_host")
         if port is not None and port > 65535:
-            raise self.fail(f"{where}.redis_port", f"must be a port number, got {port}")
-        return RedisSettings(host=host, port=6379 if port is None else port, password=password)
+            raise _fail(f"must be a port number, got {port}", ".redis_port")
+        return self
 
-    # values ----------------------------------------------------------------------------
+    def settings(self) -> RouterSettings:
+        """Only what the file gives: RouterSettings' defaults (LiteLLM's) fill the rest."""
+        given = {"routing_strategy", "num_retries", "allowed_fails", "cooldown_time"}
+        return RouterSettings(
+            **self.model_dump(include=given, exclude_none=True),
+            fallbacks=self.fallbacks,
+            hedging={
+                m: HedgePolicy(**h.model_dump(exclude_none=True)) for m, h in self.hedging.items()
+            },
+        )
 
-    def mapping(
-        self, value: Any, where: str, allowed: Sequence[str], context: str = ""
-    ) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "must be a mapping of keys to values")
-        for key in value:
-            if key not in allowed:
-                hint = f" {context}" if context else ""
-                raise self.fail(
-                    f"{where}.{key}" if where != "the config" else str(key),
-                    f"is not supported{hint} (supported: {', '.join(allowed)})",
-                )
-        return value
-
-    def known_group(self, model: Any, groups: set[str], where: str) -> None:
-        if model not in groups:
-            raise self.fail(where, f"names the model {model!r}, which no model_list entry serves")
-
-    def resolve(self, value: Any, key: str, where: str) -> Any:
-        """`os.environ/NAME` -> the variable's value."""
-        if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            name = value[len(ENV_PREFIX) :]
-            resolved = self.environ.get(name)
-            if not resolved:
-                raise self.fail(
-                    f"{where}.{key}", f"reads the environment variable {name}, which is not set"
-                )
-            return resolved
-        return value
-
-    def text(
-        self,
-        section: Mapping[str, Any],
-        key: str,
-        where: str,
-        *,
-        required: bool = False,
-        why: str = "",
-    ) -> str | None:
-        if key not in section or section[key] is None:
-            if required:
-                reason = f" ({why})" if why else ""
-                raise self.fail(where, f"needs {key}{reason}")
+    def redis(self) -> RedisSettings | None:
+        if self.redis_url:
+            return RedisSettings(given_url=self.redis_url)
+        if self.redis_host is None:
             return None
-        value = self.resolve(section[key], key, where)
-        if not isinstance(value, str) or not value.strip():
-            shown = "" if key in _SECRETS else f", got {value!r}"
-            raise self.fail(f"{where}.{key}", f"must be a non-empty string{shown}")
-        return value
+        port = 6379 if self.redis_port is None else self.redis_port
+        return RedisSettings(host=self.redis_host, port=port, password=self.redis_password)
 
-    def number(
-        self,
-        section: Mapping[str, Any],
-        key: str,
-        where: str,
-        *,
-        minimum: float | None = None,
-        minimum_exclusive: float | None = None,
-    ) -> float | None:
-        if section.get(key) is None:
-            return None
-        value = self.resolve(section[key], key, where)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-        if ok and minimum is not None:
-            ok = value >= minimum
-        if ok and minimum_exclusive is not None:
-            ok = value > minimum_exclusive
-        if not ok:
-            bound = f" >= {minimum}" if minimum is not None else ""
-            bound += f" > {minimum_exclusive}" if minimum_exclusive is not None else ""
-            raise self.fail(f"{where}.{key}", f"must be a number{bound}, got {value!r}")
-        return float(value)
 
-    def whole(
-        self, section: Mapping[str, Any], key: str, where: str, minimum: int = 0
-    ) -> int | None:
-        if section.get(key) is None:
-            return None
-        value = self.resolve(section[key], key, where)
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(f"{where}.{key}", f"must be a whole number >= {minimum}, got {value!r}")
-        return value
+class _General(_Section):
+    master_key: _Secret = None
+
+
+class _File(_Section):
+    model_list: Annotated[list[_Entry], BeforeValidator(_deployment_list)]
+    router_settings: _Router = Field(default_factory=_Router)
+    general_settings: _General = Field(default_factory=_General)
+
+    @pydantic.field_validator("model_list")
+    @classmethod
+    def _named(cls, entries: list[_Entry], info: ValidationInfo) -> list[_Entry]:
+        """model_info.id, else `<model_name>-<n>` for the n-th deployment of its group."""
+        per_group: Counter[str] = Counter()
+        for index, entry in enumerate(entries):
+            per_group[entry.model_name] += 1
+            entry._name = entry.model_info.id or f"{entry.model_name}-{per_group[entry.model_name]}"
+            if entry._name in {e._name for e in entries[:index]}:
+                raise _fail(f"{entry._name!r} is used twice", f"[{index}].model_info.id")
+        # For the fallbacks and hedging, validated after: pydantic keeps the fields' order.
+        _context(info)["groups"] = set(per_group)
+        return entries

@@ -1,4 +1,7 @@
-"""`RouterSettings` and `HedgePolicy`: how a router chooses, retries, falls back and hedges."""
+"""`RouterSettings` and `HedgePolicy`: how a router chooses, retries, falls back and hedges.
+
+Also the rules their values follow, shared with the config file: one rule, one wording.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +13,44 @@ from ..errors import InvalidRequestError
 from .latency import FirstChunkTimes
 from .strategies import STRATEGIES
 
-__all__ = ["HedgePolicy", "RouterSettings"]
+__all__ = ["HedgePolicy", "RouterSettings", "number_problem", "strategy_problem", "whole_problem"]
 
 
-def _seconds(name: str, value: float | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequestError(f"{name} must be a number of seconds, got {value!r}")
-    if not (value >= 0 and math.isfinite(value)):
-        raise InvalidRequestError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+def number_problem(value: object, minimum: float = 0.0, *, inclusive: bool = True) -> str | None:
+    """Why `value` is not a finite number from `minimum` up, or None.
+
+    Without a subject: each caller names the place its own way (`cooldown_time`
+    here, `router_settings.cooldown_time` in the config file).
+    """
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= minimum if inclusive else value > minimum)
+    ):
+        return None
+    return f"must be a number {'>=' if inclusive else '>'} {minimum}, got {value!r}"
 
 
-def _count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequestError(f"{name} must be a whole number >= 0, got {value!r}")
+def whole_problem(value: object, minimum: int = 0) -> str | None:
+    """Why `value` is not a whole number from `minimum` up (a bool is not one)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return None
+    return f"must be a whole number >= {minimum}, got {value!r}"
+
+
+def strategy_problem(value: object) -> str | None:
+    """Why `value` names no routing strategy we have."""
+    if isinstance(value, str) and value in STRATEGIES:
+        return None
+    return f"{value!r} is not supported; choose one of {', '.join(STRATEGIES)}"
+
+
+def _refuse(*problems: tuple[str, str | None]) -> None:
+    """The dataclasses' way of saying it: the first problem, after the field's name."""
+    for name, problem in problems:
+        if problem is not None:
+            raise InvalidRequestError(f"{name} {problem}")
 
 
 @dataclass(frozen=True)
@@ -45,8 +71,10 @@ class HedgePolicy:
     max_delay: float = 2.0
 
     def __post_init__(self) -> None:
-        _seconds("hedging delay", self.delay, allow_none=True)
-        _seconds("hedging max_delay", self.max_delay)
+        _refuse(
+            ("hedging delay", None if self.delay is None else number_problem(self.delay)),
+            ("hedging max_delay", number_problem(self.max_delay)),
+        )
 
     def wait(self, times: FirstChunkTimes) -> float:
         """Seconds to give the first attempt before hedging it."""
@@ -75,11 +103,9 @@ class RouterSettings:
     hedging: Mapping[str, HedgePolicy] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.routing_strategy not in STRATEGIES:
-            raise InvalidRequestError(
-                f"routing_strategy {self.routing_strategy!r} is not supported; "
-                f"choose one of {', '.join(STRATEGIES)}"
-            )
-        _count("num_retries", self.num_retries)
-        _count("allowed_fails", self.allowed_fails)
-        _seconds("cooldown_time", self.cooldown_time)
+        _refuse(
+            ("routing_strategy", strategy_problem(self.routing_strategy)),
+            ("num_retries", whole_problem(self.num_retries)),
+            ("allowed_fails", whole_problem(self.allowed_fails)),
+            ("cooldown_time", number_problem(self.cooldown_time)),
+        )
