@@ -134,7 +134,7 @@ SERIALISED = """async ([sources]) => {
 def test_the_parsers_html_is_the_browsers(md_page: Page) -> None:
     """toHtml (what tests/js checks) writes what the browser's innerHTML writes of the DOM."""
     hostile = [text[:2000] for text in HOSTILE_INPUTS.values()]
-    odd = ['x "&<>\u00a0\' y', '[a](javascript:"<x>"&) [b](https://x.org \'t\u00a0<"&>\')']
+    odd = ["x \"&<>\u00a0' y", '[a](javascript:"<x>"&) [b](https://x.org \'t\u00a0<"&>\')']
     sources = [source for source, _ in CASES] + [DOCUMENT, *hostile, *odd]
     assert md_page.evaluate(SERIALISED, [sources]) == []
 
