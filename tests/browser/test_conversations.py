@@ -81,6 +81,7 @@ def test_conversations_survive_a_reload_and_stay_in_the_browser(
         "GET /static/app.js",
         "GET /static/api.js",
         "GET /static/markdown.js",
+        "GET /static/markdown-parse.js",
         "GET /static/store.js",
         "GET /static/style.css",
         "GET /static/icon.svg",

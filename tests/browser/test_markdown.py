@@ -120,6 +120,25 @@ def test_markdown(md_page: Page, source: str, html: str) -> None:
     assert md_page.evaluate(RENDER, [source]) == html
 
 
+SERIALISED = """async ([sources]) => {
+  const m = await import("/static/markdown.js");
+  const parse = await import("/static/markdown-parse.js");
+  return sources.filter((source) => {
+    const div = document.createElement("div");
+    div.append(m.renderMarkdown(source));
+    return div.innerHTML !== parse.toHtml(parse.markdownTree(source));
+  });
+}"""
+
+
+def test_the_parsers_html_is_the_browsers(md_page: Page) -> None:
+    """toHtml (what tests/js checks) writes what the browser's innerHTML writes of the DOM."""
+    hostile = [text[:2000] for text in HOSTILE_INPUTS.values()]
+    odd = ["x \"&<>\u00a0' y", '[a](javascript:"<x>"&) [b](https://x.org \'t\u00a0<"&>\')']
+    sources = [source for source, _ in CASES] + [DOCUMENT, *hostile, *odd]
+    assert md_page.evaluate(SERIALISED, [sources]) == []
+
+
 DOCUMENT = """# Notes
 
 Some *text* with `code` and a [link](https://example.com).

@@ -26,7 +26,15 @@ from .chat import (
 )
 from .conftest import SCRIPTED_MODEL, make_context, watch
 
-PAGE_FILES = {"index.html", "app.js", "api.js", "markdown.js", "store.js", "style.css"}
+PAGE_FILES = {
+    "index.html",
+    "app.js",
+    "api.js",
+    "markdown.js",
+    "markdown-parse.js",
+    "store.js",
+    "style.css",
+}
 
 
 def test_page_is_light_fast_and_loads_nothing_from_elsewhere(

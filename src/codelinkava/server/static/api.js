@@ -1,3 +1,4 @@
+// @ts-check
 // Talking to the gateway: /v1/models and streamed /v1/chat/completions.
 //
 // Every call carries `Authorization: Bearer KEY` when a key is set. An HTTP error
@@ -8,6 +9,11 @@
 
 /** An HTTP error from the gateway, or status 0 when it could not be reached. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} message
+   * @param {{code?: string | null, type?: string | null, retryAfter?: number | null}} [details]
+   */
   constructor(status, message, { code = null, type = null, retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
@@ -20,6 +26,10 @@ export class ApiError extends Error {
 
 /** The answer stopped part-way: an error event in the stream, or the connection ended. */
 export class StreamCut extends Error {
+  /**
+   * @param {string} message
+   * @param {{code?: string | null}} [details]
+   */
   constructor(message, { code = null } = {}) {
     super(message);
     this.name = "StreamCut";
@@ -27,7 +37,11 @@ export class StreamCut extends Error {
   }
 }
 
-/** Seconds to wait from a Retry-After value (seconds or an HTTP date), or null. */
+/**
+ * Seconds to wait from a Retry-After value (seconds or an HTTP date), or null.
+ * @param {string | null | undefined} value
+ * @returns {number | null}
+ */
 export function parseRetryAfter(value) {
   if (!value) return null;
   const text = value.trim();
@@ -70,7 +84,12 @@ async function request(url, init) {
   }
 }
 
-/** The model ids the gateway serves. */
+/**
+ * The model ids the gateway serves.
+ * @param {string} key the API key, or ""
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<string[]>}
+ */
 export async function listModels(key, signal) {
   const response = await request("/v1/models", { headers: headers(key), signal });
   if (!response.ok) throw await errorFrom(response);
@@ -83,6 +102,9 @@ export async function listModels(key, signal) {
  * Streams a chat completion. Calls onText(piece) for each piece of the answer and
  * onUsage(usage) for the usage chunk; resolves to {finishReason} at [DONE].
  * Throws ApiError (HTTP error), StreamCut (cut part-way) or an AbortError.
+ * @param {{body: object, key: string, signal?: AbortSignal, onText: (piece: string) => void,
+ *   onUsage?: (usage: any) => void}} options
+ * @returns {Promise<{finishReason: string | null}>}
  */
 export async function streamChat({ body, key, signal, onText, onUsage }) {
   const response = await request("/v1/chat/completions", {

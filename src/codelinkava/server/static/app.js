@@ -1,3 +1,4 @@
+// @ts-check
 // The chat page: conversations kept in this browser, answers streamed from the
 // gateway's /v1/chat/completions and rendered as Markdown while they arrive.
 //
@@ -9,48 +10,70 @@ import { ApiError, StreamCut, listModels, streamChat } from "./api.js";
 import { MarkdownView, renderMarkdown } from "./markdown.js";
 import * as store from "./store.js";
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("./store.js").Conversation} Conversation */
+/** @typedef {import("./store.js").Message} Message */
+/**
+ * The answer streaming now.
+ * @typedef {{conv: Conversation, answer: Message, controller: AbortController,
+ *   view: MarkdownView | null, frame: number, saveTimer: number}} Run
+ */
+
+/** The element `id` of index.html (always there). @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** @param {string} id */
+const $button = (id) => /** @type {HTMLButtonElement} */ ($(id));
+/** @param {string} id */
+const $input = (id) => /** @type {HTMLInputElement} */ ($(id));
+
 const ui = {
   sidebar: $("sidebar"),
   list: $("conversations"),
-  newChat: $("new-chat"),
-  openSidebar: $("open-sidebar"),
-  closeSidebar: $("close-sidebar"),
+  newChat: $button("new-chat"),
+  openSidebar: $button("open-sidebar"),
+  closeSidebar: $button("close-sidebar"),
   title: $("title"),
-  model: $("model"),
-  keyButton: $("key-button"),
-  system: $("system"),
-  temperature: $("temperature"),
+  model: /** @type {HTMLSelectElement} */ ($("model")),
+  keyButton: $button("key-button"),
+  system: /** @type {HTMLTextAreaElement} */ ($("system")),
+  temperature: $input("temperature"),
   notice: $("notice"),
   noticeText: $("notice-text"),
   noticeWait: $("notice-wait"),
-  noticeRetry: $("notice-retry"),
-  noticeClose: $("notice-close"),
+  noticeRetry: $button("notice-retry"),
+  noticeClose: $button("notice-close"),
   messages: $("messages"),
   empty: $("empty"),
-  composer: $("composer"),
-  input: $("input"),
-  send: $("send"),
-  stop: $("stop"),
+  composer: /** @type {HTMLFormElement} */ ($("composer")),
+  input: /** @type {HTMLTextAreaElement} */ ($("input")),
+  send: $button("send"),
+  stop: $button("stop"),
   status: $("status"),
-  keyDialog: $("key-dialog"),
-  keyForm: $("key-form"),
+  keyDialog: /** @type {HTMLDialogElement} */ ($("key-dialog")),
+  keyForm: /** @type {HTMLFormElement} */ ($("key-form")),
   keyReason: $("key-reason"),
-  keyInput: $("key-input"),
-  keyRemember: $("key-remember"),
-  keyForget: $("key-forget"),
-  keyCancel: $("key-cancel"),
+  keyInput: $input("key-input"),
+  keyRemember: $input("key-remember"),
+  keyForget: $button("key-forget"),
+  keyCancel: $button("key-cancel"),
 };
 
 const state = {
+  /** @type {Conversation[]} */
   conversations: [],
+  /** @type {string | null} the id of the conversation shown */
   current: null,
+  /** @type {string[]} */
   models: [],
   key: store.loadKey(),
-  run: null, // the answer streaming now: {conv, answer, controller, view, frame, saveTimer}
-  editing: null, // {conv, index} while the last message is being edited
-  notice: null, // what the notice is about: "key", "error", "storage"
+  /** @type {Run | null} the answer streaming now */
+  run: null,
+  /** @type {{conv: Conversation, index: number} | null} while the last message is being edited */
+  editing: null,
+  /** @type {string | null} what the notice is about: "key", "error", "storage", "models" */
+  notice: null,
+  /** @type {ReturnType<typeof setInterval> | 0} */
   countdown: 0,
+  /** @type {ReturnType<typeof setTimeout> | 0} */
   saveTimer: 0,
 };
 
@@ -462,12 +485,36 @@ function stop() {
   state.run?.controller.abort();
 }
 
+/**
+ * Asks for the next answer in `conv` and streams it in; a failure is shown, never thrown.
+ * @param {Conversation} conv
+ */
 async function complete(conv) {
+  const run = startRun(conv);
+  const streamed = await streamAnswer(run);
+  cancelAnimationFrame(run.frame);
+  clearTimeout(run.saveTimer);
+  state.run = null;
+
+  const { answer } = run;
+  const keep = settle(run, streamed);
+  const index = conv.messages.indexOf(answer);
+  if (!keep && index >= 0) conv.messages.splice(index, 1);
+  conv.updated = Date.now();
+  persist();
+  setBusy(false);
+  if (conv.id === state.current) showSettled(conv, answer, index, keep);
+}
+
+/** The run of a new, empty answer at the end of `conv`, shown as streaming. @param {Conversation} conv */
+function startRun(conv) {
   clearNotice();
   // Saved while it streams, so a reload keeps the part that arrived, marked as cut.
+  /** @type {Message} */
   const answer = { role: "assistant", content: "", cut: "the page was closed while it was answering" };
   conv.messages.push(answer);
   conv.updated = Date.now();
+  /** @type {Run} */
   const run = { conv, answer, controller: new AbortController(), view: null, frame: 0, saveTimer: 0 };
   state.run = run;
   state.editing = null;
@@ -476,14 +523,17 @@ async function complete(conv) {
   if (conv.id === state.current) renderConversation();
   setBusy(true);
   announce("Answering…");
+  return run;
+}
 
-  const body = requestBody(conv, answer);
-  const started = performance.now();
-  let first = 0;
-  let last = 0;
-  let pieces = 0;
-  let usage = null;
-  let failure = null;
+/**
+ * Streams the answer into `run.answer`, with its timing; the error it ended with, if any.
+ * @param {Run} run
+ */
+async function streamAnswer(run) {
+  const { answer } = run;
+  const body = requestBody(run.conv, answer);
+  const got = { started: performance.now(), first: 0, last: 0, pieces: 0, usage: null, failure: null };
   try {
     await streamChat({
       body,
@@ -491,65 +541,69 @@ async function complete(conv) {
       signal: run.controller.signal,
       onText(piece) {
         const now = performance.now();
-        if (!first) first = now;
-        last = now;
-        pieces++;
+        if (!got.first) got.first = now;
+        got.last = now;
+        got.pieces++;
         answer.content += piece;
         schedule(run);
       },
       onUsage(value) {
-        usage = value;
+        got.usage = value;
       },
     });
   } catch (err) {
-    failure = err;
+    got.failure = err;
   }
-  cancelAnimationFrame(run.frame);
-  clearTimeout(run.saveTimer);
-  state.run = null;
+  return got;
+}
 
+/**
+ * Marks the answer with its stats and how it ended (stopped, cut); whether to keep it.
+ * @param {Run} run
+ * @param {Awaited<ReturnType<typeof streamAnswer>>} got
+ */
+function settle(run, got) {
+  const { answer } = run;
   delete answer.cut;
-  if (first) {
-    const counted = Number(usage?.completion_tokens);
-    const tokens = counted > 0 ? counted : pieces;
-    const seconds = (last - first) / 1000;
+  if (got.first) {
+    const counted = Number(got.usage?.completion_tokens);
+    const tokens = counted > 0 ? counted : got.pieces;
+    const seconds = (got.last - got.first) / 1000;
     answer.stats = {
-      ttft: first - started,
+      ttft: got.first - got.started,
       tokens,
       tps: tokens > 1 && seconds > 0 ? (tokens - 1) / seconds : null,
     };
   }
-  const stopped = run.controller.signal.aborted;
-  let keep = true;
-  if (stopped) {
+  if (run.controller.signal.aborted) {
     answer.stopped = true;
-    keep = answer.content !== "";
     announce("Stopped.");
-  } else if (failure) {
-    if (answer.content) {
-      answer.cut = failure.message;
-      announce(`The answer was cut off: ${failure.message}`);
-    } else {
-      keep = false;
-      showError(failure);
-    }
-  } else {
+    return answer.content !== "";
+  }
+  if (!got.failure) {
     announce("Answer complete.");
+  } else if (answer.content) {
+    answer.cut = got.failure.message;
+    announce(`The answer was cut off: ${got.failure.message}`);
+  } else {
+    showError(got.failure);
+    return false;
   }
-  const index = conv.messages.indexOf(answer);
-  if (!keep && index >= 0) conv.messages.splice(index, 1);
-  conv.updated = Date.now();
-  persist();
-  setBusy(false);
-  if (conv.id === state.current) {
-    const stick = nearBottom();
-    const el = ui.messages.querySelector(`.msg[data-index="${index}"]`);
-    if (el && keep) el.replaceWith(messageElement(conv, answer, index));
-    else if (el) el.remove();
-    if (!conv.messages.length) ui.messages.replaceChildren(ui.empty);
-    refreshActions();
-    if (stick) scrollToBottom();
-  }
+  return true;
+}
+
+/**
+ * Replaces the streaming answer on screen with the finished one (or removes it).
+ * @param {Conversation} conv @param {Message} answer @param {number} index @param {boolean} keep
+ */
+function showSettled(conv, answer, index, keep) {
+  const stick = nearBottom();
+  const el = ui.messages.querySelector(`.msg[data-index="${index}"]`);
+  if (el && keep) el.replaceWith(messageElement(conv, answer, index));
+  else if (el) el.remove();
+  if (!conv.messages.length) ui.messages.replaceChildren(ui.empty);
+  refreshActions();
+  if (stick) scrollToBottom();
 }
 
 function send() {
@@ -571,13 +625,8 @@ function regenerate() {
   if (conv.messages.length && conv.messages.at(-1).role === "user") complete(conv);
 }
 
-function startEdit(index) {
-  const conv = current();
-  const message = conv?.messages[index];
-  const el = ui.messages.querySelector(`.msg[data-index="${index}"]`);
-  if (!message || !el || state.run) return;
-  state.editing = { conv, index };
-  refreshActions();
+/** The form that edits `text`, with its text box and its Cancel button. @param {string} text */
+function editForm(text) {
   const form = document.createElement("form");
   form.className = "edit";
   form.noValidate = true;
@@ -587,7 +636,7 @@ function startEdit(index) {
   label.textContent = "Edited text";
   const box = document.createElement("textarea");
   box.id = "edit-box";
-  box.value = message.content;
+  box.value = text;
   const actions = document.createElement("div");
   actions.className = "edit-actions";
   const submit = button("Submit edit", "primary");
@@ -595,7 +644,19 @@ function startEdit(index) {
   const cancel = button("Cancel", "");
   actions.append(submit, cancel);
   form.append(label, box, actions);
-  el.querySelector(".body").replaceChildren(form);
+  return { form, box, cancel };
+}
+
+/** Replaces the question at `index` with a form to edit and resend it. @param {number} index */
+function startEdit(index) {
+  const conv = current();
+  const message = conv?.messages[index];
+  const el = ui.messages.querySelector(`.msg[data-index="${index}"]`);
+  if (!message || !el || state.run) return;
+  state.editing = { conv, index };
+  refreshActions();
+  const { form, box, cancel } = editForm(message.content);
+  el.querySelector(".body")?.replaceChildren(form);
   box.focus();
   box.setSelectionRange(box.value.length, box.value.length);
 
@@ -666,7 +727,19 @@ function closeSidebar() {
 
 // Wiring -----------------------------------------------------------------------------
 
+/** Connects the page's controls to what they do. */
 function wire() {
+  wireComposer();
+  wireSidebar();
+  wireMessages();
+  wireSettings();
+  wireNotice();
+  wireKeyDialog();
+  wireOtherTabs();
+}
+
+/** Sending and stopping: the composer, Enter, Escape. */
+function wireComposer() {
   ui.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     send();
@@ -688,7 +761,10 @@ function wire() {
       ui.openSidebar.focus();
     }
   });
+}
 
+/** The list of conversations: new, select, rename, delete; the sidebar at phone width. */
+function wireSidebar() {
   ui.newChat.addEventListener("click", newChat);
   ui.openSidebar.addEventListener("click", openSidebar);
   ui.closeSidebar.addEventListener("click", () => {
@@ -709,7 +785,10 @@ function wire() {
       deleteConversation(conv.id);
     }
   });
+}
 
+/** The buttons inside the conversation: Copy, Regenerate, Edit. */
+function wireMessages() {
   ui.messages.addEventListener("click", async (event) => {
     const target = event.target;
     if (target.closest(".copy")) {
@@ -727,7 +806,10 @@ function wire() {
       startEdit(Number(target.closest(".msg").dataset.index));
     }
   });
+}
 
+/** The model, the system prompt and the temperature of the conversation. */
+function wireSettings() {
   ui.model.addEventListener("change", () => {
     const conv = current();
     conv.model = ui.model.value;
@@ -754,7 +836,10 @@ function wire() {
     }
     persistSoon();
   });
+}
 
+/** Retry and Dismiss on the notice. */
+function wireNotice() {
   ui.noticeRetry.addEventListener("click", () => {
     clearNotice();
     regenerate();
@@ -764,7 +849,10 @@ function wire() {
     clearNotice();
     ui.input.focus();
   });
+}
 
+/** The API key dialog. */
+function wireKeyDialog() {
   ui.keyButton.addEventListener("click", () => askKey(state.key ? "Change or forget the key this page sends." : "Enter the gateway's API key."));
   ui.keyForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -787,8 +875,10 @@ function wire() {
     loadModels();
   });
   ui.keyCancel.addEventListener("click", () => ui.keyDialog.close());
+}
 
-  // Another tab changed the conversations: take its copy when idle here.
+/** Another tab changed the conversations: take its copy when idle here. */
+function wireOtherTabs() {
   window.addEventListener("storage", (event) => {
     if (event.key !== store.CONVERSATIONS_KEY || state.run || state.editing) return;
     const saved = store.loadConversations();
