@@ -36,7 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from codelinkava.providers._llama_engine import fixed_threads, usable_cores
+from codelinkava.providers._llama_engine import THREADS_ENV, fixed_threads, usable_cores
 from codelinkava.providers.local import DEFAULT_SAMPLING, LocalModel, default_model_path
 
 __all__ = ["main", "render", "run"]
@@ -203,7 +203,9 @@ def run(quick: Any = False) -> dict[str, Any]:
     params = _sampling(max_tokens)
     load = os.getloadavg()
     direct = Direct(model_path, threads)
-    gateway = Gateway(model_path)
+    # The same threads on both sides: this compares the paths, not thread policies
+    # (`bench/local_threads.py` measures the engine's own choice by load).
+    gateway = Gateway(model_path, env={THREADS_ENV: str(threads)})
     samples: list[Sample] = []
     try:
         for side in (direct, gateway):  # warm-up: the first batch of each kind is slow

@@ -6,7 +6,7 @@ wait. On an idle 2-core machine two threads decode 1.6x faster than one (72 vs
 27 tokens/s while one keeps its 45, because each barrier waits for the thread
 the scheduler has parked. So before each job (and every few dozen tokens
 within one) the engine asks how busy its cores were with *other* work over the
-last half second -- the kernel's per-CPU counters for the cores this process may
+last few tenths of a second -- the kernel's per-CPU counters for the cores this process may
 use, less this process's own CPU time -- and uses the cores left over.
 
 Jobs on one engine run one at a time, so concurrent streams on one gateway do
@@ -31,7 +31,7 @@ __all__ = ["CpuMeter", "parse_stat", "threads_for"]
 #: A window shorter than this says too little to act on: the choice stays as it was.
 MIN_WINDOW = 0.05
 #: How far back a look reaches: the load now, not the load of a minute ago.
-RECENT = 0.6
+RECENT = 0.3
 #: Seconds between two background samples.
 SAMPLE_EVERY = 0.25
 
@@ -62,7 +62,7 @@ class CpuMeter:
 
     A daemon thread takes a sample every `SAMPLE_EVERY` seconds (a read of one
     small file, ~20 us), so a job that starts after a long idle gap sees the load
-    of the last half second, not the average since the previous job (when other
+    of the last few tenths of a second, not the average since the previous job (when other
     processes may have been busy and gone).
     """
 

@@ -47,8 +47,10 @@ __all__ = ["Engine", "EngineStats", "Job"]
 log = logging.getLogger("codelinkava.local")
 
 _END = object()
-#: Tokens between two looks at the load within one answer (about half a second).
+#: Tokens between two looks at the load within one answer (about half a second), and
+#: an early look, which corrects a choice made on load that ended as the job began.
 _REFIT_EVERY = 32
+_REFIT_AT = frozenset({8})
 
 
 @dataclass
@@ -247,7 +249,7 @@ class Engine:
             stream = self._llm.create_chat_completion(job.messages, stream=True, **job.params)
             try:
                 for chunk in stream:
-                    if job.tokens % _REFIT_EVERY == _REFIT_EVERY - 1:
+                    if job.tokens in _REFIT_AT or job.tokens % _REFIT_EVERY == _REFIT_EVERY - 1:
                         self._fit_threads()  # between two decodes: the load may have moved
                     choice = chunk["choices"][0]
                     if choice.get("finish_reason"):
