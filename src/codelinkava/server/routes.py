@@ -1,25 +1,37 @@
-"""The gateway's routes, each a few lines over the backend, the gate and the responses."""
+"""The gateway's routes, each a few lines over the backend, the gate and the responses.
+
+The chat APIs are listed in `CHAT_ROUTES`: each is a path, a wire model
+(`wire.py`), an encoder of its answers (`encoders.py`) and what it refuses
+because its wire cannot carry the answer back. `GatewayState.respond` admits a
+request of any of them the same way (size, reserved fields, the gate) and hands
+the response to `streaming.py` with the route's encoder.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from .backend import Backend
+from .encoders import AnswerEncoder, OpenAIChatEncoder
 from .errors import error_response
 from .gate import Gate
 from .limits import Limiter, RedisLimiter, SharedGate
 from .outcome import Outcome, OutcomeHook, notify
 from .settings import GatewaySettings
-from .streaming import ChunkEncoder, CompletionResponse, EventStreamResponse
+from .streaming import CompletionResponse, EventStreamResponse
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest, reserved_field
 
-__all__ = ["OVERLOADED", "GatewayState", "install_routes"]
+__all__ = ["CHAT_ROUTES", "OVERLOADED", "ChatRoute", "GatewayState", "install_routes"]
+
+#: A chat request of any API, as its wire model reads it.
+Body = ChatCompletionRequest | CodeLinkAvaRequest
 
 #: The error code of a request refused at the gateway's concurrency limit (503).
 OVERLOADED = "overloaded"
@@ -53,9 +65,7 @@ class GatewayState:
         if self.shared_gate is not None:
             await self.shared_gate.aclose()
 
-    async def respond(
-        self, body: ChatCompletionRequest | CodeLinkAvaRequest, route: str, *, text_only: bool
-    ) -> Response:
+    async def respond(self, body: Body, route: ChatRoute) -> Response:
         """Admit a chat request and return the response that will stream its answer."""
         if len(body.messages) > self.settings.max_messages:
             return error_response(
@@ -65,7 +75,7 @@ class GatewayState:
                 "too_many_messages",
                 param="messages",
             )
-        refused = _refused_field(body, text_only)
+        refused = _refused_field(body, route)
         if refused is not None:
             name, why = refused
             message = f"the field {name!r} is not accepted: {why}"
@@ -75,7 +85,7 @@ class GatewayState:
         shared = self.shared_gate
         ticket = self.gate.try_enter() if shared is None else await shared.try_enter()
         if ticket is None:
-            return self._refuse(body, route)
+            return self._refuse(body, route.path)
         for admitted in self.on_admit:
             admitted()
         messages = [m.model_dump(exclude_unset=True) for m in body.messages]
@@ -83,7 +93,10 @@ class GatewayState:
         fields["stream"] = body.stream
         model = body.model or self.backend.models()[0]
         outcome = Outcome(
-            route=route, model=model, stream=body.stream, started=asyncio.get_running_loop().time()
+            route=route.path,
+            model=model,
+            stream=body.stream,
+            started=asyncio.get_running_loop().time(),
         )
         hooks = self.hooks
 
@@ -94,15 +107,12 @@ class GatewayState:
         def call() -> Any:
             return self.backend.open(body.model, messages, fields)
 
-        include_usage = (body.include_usage or not body.stream) and not text_only
-        encoder = ChunkEncoder(model, include_usage=include_usage)
         prompt_estimate = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        encoder = route.encoder(body, model, prompt_estimate)
         response_class = EventStreamResponse if body.stream else CompletionResponse
-        return response_class(
-            call, encoder, outcome, close, prompt_estimate=prompt_estimate, text_only=text_only
-        )
+        return response_class(call, encoder, outcome, close)
 
-    def _refuse(self, body: ChatCompletionRequest | CodeLinkAvaRequest, route: str) -> Response:
+    def _refuse(self, body: Body, route: str) -> Response:
         """At the concurrency limit: the hooks hear of it (metrics, access log), the client
         gets a 503 at once."""
         now = asyncio.get_running_loop().time()
@@ -116,27 +126,26 @@ class GatewayState:
 _NOT_TEXT = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs")
 
 
-def _refused_field(
-    body: ChatCompletionRequest | CodeLinkAvaRequest, text_only: bool
-) -> tuple[str, str] | None:
+def _refused_field(body: Body, route: ChatRoute) -> tuple[str, str] | None:
     """(a field no request may carry here, why), or None."""
     reserved = reserved_field(body)
     if reserved is not None:
         return reserved, "the gateway's operator sets it"
-    beyond = _beyond_text(body) if text_only else None
+    beyond = route.beyond(body) if route.beyond is not None else None
     if beyond is not None:
-        return beyond, "/api/chat answers in text deltas only; use /v1/chat/completions"
+        return beyond
     return None
 
 
-def _beyond_text(body: ChatCompletionRequest | CodeLinkAvaRequest) -> str | None:
+def _beyond_text(body: Body) -> tuple[str, str] | None:
     """A field whose answer `/api/chat` could not relay: refused, never dropped."""
+    why = "/api/chat answers in text deltas only; use /v1/chat/completions"
     sent = body.model_fields_set | set(body.model_extra or ())
     for name in _NOT_TEXT:
         if name in sent and getattr(body, name, None) not in (None, False):
-            return name
+            return name, why
     if body.n is not None and body.n > 1:
-        return "n"
+        return "n", why
     return None
 
 
@@ -145,14 +154,57 @@ def _state(request: Request) -> GatewayState:
     return state
 
 
-async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-    """OpenAI's chat completions, streamed (SSE) or whole; every field forwarded or refused."""
-    return await _state(request).respond(body, "/v1/chat/completions", text_only=False)
+def _openai_chat(body: Body, model: str, prompt_estimate: int) -> AnswerEncoder:
+    include_usage = body.include_usage or not body.stream
+    return OpenAIChatEncoder(model, include_usage=include_usage, prompt_estimate=prompt_estimate)
 
 
-async def codelinkava_chat(request: Request, body: CodeLinkAvaRequest) -> Response:
-    """The seed's CodeLinkAva wire format: `choices[0].delta.content` chunks, then [DONE]."""
-    return await _state(request).respond(body, "/api/chat", text_only=True)
+def _codelinkava_chat(body: Body, model: str, prompt_estimate: int) -> AnswerEncoder:
+    return OpenAIChatEncoder(model, include_usage=False, text_only=True)
+
+
+@dataclass(frozen=True)
+class ChatRoute:
+    """One chat API the gateway serves."""
+
+    path: str
+    #: The wire model FastAPI validates the body against (its errors: 422 in our shape).
+    body: type[Body]
+    #: The encoder of one answer: (request, model name, prompt-token estimate) -> encoder.
+    encoder: Callable[[Body, str, int], AnswerEncoder]
+    #: What the endpoint is, for the OpenAPI page.
+    summary: str
+    #: A field whose answer this wire cannot carry back, and why: refused, never dropped.
+    beyond: Callable[[Body], tuple[str, str] | None] | None = None
+
+
+CHAT_ROUTES = (
+    ChatRoute(
+        "/v1/chat/completions",
+        ChatCompletionRequest,
+        _openai_chat,
+        "OpenAI's chat completions, streamed (SSE) or whole; every field forwarded or refused.",
+    ),
+    ChatRoute(
+        "/api/chat",
+        CodeLinkAvaRequest,
+        _codelinkava_chat,
+        "The seed's CodeLinkAva wire format: `choices[0].delta.content` chunks, then [DONE].",
+        beyond=_beyond_text,
+    ),
+)
+
+
+def _chat_endpoint(route: ChatRoute) -> Callable[..., Any]:
+    """The FastAPI endpoint of one chat route: its body validated as the route's wire model."""
+
+    async def endpoint(request: Request, body: Any) -> Response:
+        return await _state(request).respond(body, route)
+
+    endpoint.__annotations__ = {"request": Request, "body": route.body, "return": Response}
+    endpoint.__doc__ = route.summary
+    endpoint.__name__ = endpoint.__qualname__ = "chat_" + route.path.strip("/").replace("/", "_")
+    return endpoint
 
 
 async def models(request: Request) -> dict[str, Any]:
@@ -193,10 +245,8 @@ async def health(request: Request) -> JSONResponse:
 def install_routes(app: FastAPI) -> None:
     """The API routes, in one list. The chat page (`chat_page.py`) and `/metrics`
     (`metrics.py`) install their own, beside the state they serve."""
-    app.add_api_route(
-        "/v1/chat/completions", chat_completions, methods=["POST"], response_model=None
-    )
-    app.add_api_route("/api/chat", codelinkava_chat, methods=["POST"], response_model=None)
+    for route in CHAT_ROUTES:
+        app.add_api_route(route.path, _chat_endpoint(route), methods=["POST"], response_model=None)
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/health", health, methods=["GET"])
 
