@@ -14,9 +14,9 @@ serves the local model on 127.0.0.1, and two loads are measured through it:
   spinning threads wait on the one the scheduler parked.
 
 The figure is answer tokens per second over the whole load, client-side; the
-settings run in interleaved rounds whose order alternates, and each figure is a
-median over rounds. Target (issue 14): `auto` >= 0.95x the best fixed setting
-for each load.
+settings run in interleaved rounds whose order alternates, each measurement after
+a second of quiet (untimed), and each figure is a median over rounds. Target
+(issue 14): `auto` >= 0.95x the best fixed setting for each load.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ __all__ = ["main", "render", "run"]
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "local_threads.md"
 TARGET = 0.95
+#: Seconds of quiet before each measurement (not timed).
+SETTLE = 1.0
 #: name -> (concurrent streams, whether another process keeps one core busy)
 LOADS = {"1 stream": (1, False), "4 streams": (4, False), "1 stream + a busy core": (1, True)}
 _SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass\n"
@@ -101,6 +103,10 @@ def _measure(gateway: Gateway, load: str, requests: int, tokens: int) -> tuple[f
     """One load on one gateway; a spinning process beside it where the load says so
     (ended when the load ends, or after 120 s whatever happens)."""
     streams, busy = LOADS[load]
+    # Untimed: the gateway measured just before must not be the load this one sees at
+    # its first look (a person's next question does not start within a millisecond of
+    # another process's last token either).
+    time.sleep(SETTLE)
     spinner = subprocess.Popen([sys.executable, "-c", _SPIN]) if busy else None
     try:
         if spinner is not None:
