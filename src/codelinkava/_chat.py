@@ -10,6 +10,7 @@ transport of its own.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -41,7 +42,7 @@ T = TypeVar("T")
 ERROR_BODY_LIMIT = 64 * 1024
 #: The largest whole (non-streamed) answer read.
 WHOLE_ANSWER_LIMIT = 64 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
+_BOM = codecs.BOM_UTF8
 #: The most pieces handed over at once: enough to make a relay's sends cheap, few
 #: enough that the first text of a large read is not held back by parsing the rest.
 _MAX_BATCH = 32

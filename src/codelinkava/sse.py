@@ -14,6 +14,7 @@ dataclasses while staying immutable.
 
 from __future__ import annotations
 
+import codecs
 from typing import NamedTuple
 
 from .errors import StreamError
@@ -23,7 +24,7 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 #: An event (or a line) larger than this raises StreamError instead of buffering without end.
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
-_BOM = b"\xef\xbb\xbf"
+_BOM = codecs.BOM_UTF8
 #: The longest `retry` value taken (in digits, leading zeros aside): under int()'s lowest limit.
 _MAX_RETRY_DIGITS = 600
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from .errors import InvalidRequestError
@@ -10,6 +10,7 @@ from .errors import InvalidRequestError
 __all__ = [
     "Message",
     "Messages",
+    "estimate_prompt_tokens",
     "text_of",
     "validate_messages",
 ]
@@ -64,6 +65,12 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(_part_text(part) for part in content)
     return ""
+
+
+def estimate_prompt_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
+    """Prompt tokens, roughly (4 characters of text each): what limits and usage count
+    when the upstream reports none. One estimate for the router and the gateway."""
+    return sum(len(text_of(message.get("content"))) for message in messages) // 4
 
 
 def _part_text(part: Any) -> str:

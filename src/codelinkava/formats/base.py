@@ -11,6 +11,7 @@ Both classes are pure: bytes in, chunks out, no I/O, no clock.
 
 from __future__ import annotations
 
+import codecs
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from ..chunk import ChatChunk
 __all__ = ["BodyKind", "StreamDecoder", "WireFormat", "is_html", "is_json"]
 
 BodyKind = Literal["stream", "whole", "other"]
-_BOM = b"\xef\xbb\xbf"
+_BOM = codecs.BOM_UTF8
 _BLANK = b"\r\n \t"
 
 

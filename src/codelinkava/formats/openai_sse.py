@@ -8,6 +8,7 @@ live in `codelinkava.sse`, the meaning of each event in `codelinkava.chunks`.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ __all__ = ["OPENAI_SSE", "OpenAISSE", "OpenAISSEDecoder"]
 
 T = TypeVar("T")
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
-_BOM = b"\xef\xbb\xbf"
+_BOM = codecs.BOM_UTF8
 _BLANK = b"\r\n \t"
 
 

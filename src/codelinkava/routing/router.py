@@ -41,7 +41,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..failover import moves_on
-from ..types import text_of
+from ..types import estimate_prompt_tokens
 from .attempts import Attempt, PumpedAttempt
 from .deployment import Deployment
 from .health import Health
@@ -78,7 +78,7 @@ class Plan:
     @cached_property
     def prompt_estimate(self) -> int:
         """Prompt tokens, roughly (4 characters each), for limits when the upstream counts none."""
-        return sum(len(text_of(m.get("content"))) for m in self.messages) // 4
+        return estimate_prompt_tokens(self.messages)
 
 
 class Router:

@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
+from codelinkava.types import estimate_prompt_tokens
+
 from .backend import Backend
 from .encoders import AnswerEncoder, OpenAIChatEncoder
 from .errors import error_response
@@ -107,7 +109,7 @@ class GatewayState:
         def call() -> Any:
             return self.backend.open(body.model, messages, fields)
 
-        prompt_estimate = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        prompt_estimate = estimate_prompt_tokens(messages)
         encoder = route.encoder(body, model, prompt_estimate)
         response_class = EventStreamResponse if body.stream else CompletionResponse
         return response_class(call, encoder, outcome, close)
