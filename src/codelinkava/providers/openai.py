@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
-API_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -50,7 +50,7 @@ class OpenAICompatible(HTTPChatProvider):
         SetupOption(
             "base_url", "--base-url", "base URL, e.g. http://127.0.0.1:8000/v1", env=BASE_URL_ENV
         ),
-        SetupOption("api_key", "--api-key-upstream", "API key", env=API_KEY_ENV, secret=True),
+        SetupOption("api_key", "--api-key-upstream", "API key", env=OPENAI_KEY_ENV, secret=True),
     )
     relays_openai_chunks: ClassVar[bool] = True
 
@@ -100,7 +100,7 @@ class OpenAICompatible(HTTPChatProvider):
     async def list_models(cls, **kwargs: Any) -> list[str]:
         """The model ids `GET {base_url}/models` lists (`base_url`, `api_key`, `timeout`, ...)."""
         base = cls.base_url({"base_url": kwargs.pop("base_url", None)})
-        api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
+        api_key = kwargs.pop("api_key", None) or os.environ.get(OPENAI_KEY_ENV)
         options, _ = split_options(kwargs, cls.retry_policy)
         from .._chat import fetch_json
 
@@ -117,7 +117,7 @@ class OpenAICompatible(HTTPChatProvider):
         """`{base_url}/chat/completions` with `model`; `stream=False` gets one JSON answer."""
         kwargs = dict(kwargs)
         url = cls.endpoint(kwargs.pop("base_url", None))
-        api_key = kwargs.pop("api_key", None) or os.environ.get(API_KEY_ENV)
+        api_key = kwargs.pop("api_key", None) or os.environ.get(OPENAI_KEY_ENV)
         options, extra = split_options(kwargs, cls.retry_policy)
         model = model or cls.default_model
         if not isinstance(model, str):
