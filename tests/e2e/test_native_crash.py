@@ -213,3 +213,12 @@ def test_without_llama_cpp_python_the_cli_says_what_to_install(tmp_path: Path) -
     assert result.returncode == 1, result
     line = one_error_line(result.stderr)
     assert "pip install 'codelinkava[local]'" in line
+
+
+def test_an_illegal_instruction_says_to_build_for_this_cpu(tmp_path: Path) -> None:
+    env = {CRASH_HOOK_ENV: "illegal-instruction", CACHE_DIR_ENV: str(tmp_path)}
+    result = run("chat", QUESTION, env=env)
+    assert result.returncode == 1, result
+    line = one_error_line(result.stderr)
+    assert "SIGILL" in line
+    assert "GGML_NATIVE=ON" in line

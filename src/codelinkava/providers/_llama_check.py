@@ -12,7 +12,8 @@ CPU's flags and the user's setting: later loads cost nothing, and a crash is
 reported at once, in one line that names the cause and the way out.
 
 `CODELINKAVA_TEST_NATIVE_CRASH` (`always`, or `extra-buffers`: only when they are on)
-makes the child crash for real, in native code, so tests prove the path on any CPU.
+makes the child crash for real, in native code, so tests prove the path on any CPU;
+`illegal-instruction` makes it die of SIGILL, as a build for a newer CPU does.
 """
 
 from __future__ import annotations
@@ -172,9 +173,15 @@ def _crash_message(model_path: str, crashes: list[str]) -> str:
 
     tried_off = any("extra buffer types off" in crash for crash in crashes)
     ways = [] if tried_off else [f"set {EXTRA_BUFFERS_ENV}=off"]
+    if any(crash.startswith("SIGILL") for crash in crashes):
+        # An instruction this CPU lacks (a build for a newer one): build for this CPU.
+        rebuild = "reinstall llama-cpp-python built for this CPU (CMAKE_ARGS='-DGGML_NATIVE=ON' "
+    else:
+        rebuild = (
+            "reinstall llama-cpp-python built for any x86-64 CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' "
+        )
     ways += [
-        "reinstall llama-cpp-python built for any x86-64 CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' "
-        "pip install --no-cache-dir --force-reinstall llama-cpp-python==0.3.36)",
+        rebuild + "pip install --no-cache-dir --force-reinstall llama-cpp-python==0.3.36)",
         "or use another provider (--provider openai --api-url URL)",
     ]
     return (
@@ -318,6 +325,8 @@ def _child(model_path: str, settings_json: str) -> int:
             import ctypes
 
             ctypes.string_at(0)  # a real SIGSEGV in native code, as a broken kernel gives
+        if hook == "illegal-instruction":  # as a build for a newer CPU dies on an older one
+            signal.raise_signal(signal.SIGILL)
         messages = [{"role": "user", "content": _TRIAL_QUESTION}]
         answer = llm.create_chat_completion(messages, max_tokens=4, temperature=0.0)
         text = answer["choices"][0]["message"]["content"]
