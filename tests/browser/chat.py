@@ -15,7 +15,7 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, Response, expect
 
-from integration.live_gateway import LiveGateway
+from support.live_gateway import LiveGateway
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "codelinkava" / "server" / "static"
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -2,7 +2,7 @@
 
 The browser is the real one (`chromium` on PATH, never a downloaded build) and
 the gateways are real: `create_app` on uvicorn in a thread, in front of either
-the embedded model or a scripted OpenAI-compatible upstream (integration/).
+the embedded model or a scripted OpenAI-compatible upstream (support/scripted.py).
 Each test gets a fresh browser context (its own localStorage and sessionStorage)
 and fails if the page threw an uncaught error or reported a CSP violation.
 """
@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from codelinkava.server import GatewaySettings
-from integration.live_gateway import LiveGateway, fronting, live_gateway
-from integration.scripted import ScriptedServer
+from support.live_gateway import LiveGateway, fronting, live_gateway
+from support.scripted import ScriptedServer
 
 API_KEY = "sesame"
 SCRIPTED_MODEL = "scripted-model"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Locator, Page, expect
 
-from integration.live_gateway import LiveGateway
-from integration.scripted import ScriptedServer
+from support.live_gateway import LiveGateway
+from support.scripted import ScriptedServer
 
 from .chat import answers, open_chat, questions, send, stored, wait_idle
 

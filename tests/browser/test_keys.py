@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from integration.live_gateway import LiveGateway
-from integration.scripted import ScriptedServer
+from support.live_gateway import LiveGateway
+from support.scripted import ScriptedServer
 
 from .chat import KEY, answers, model_picker, notice, open_chat, send, wait_idle
 from .conftest import API_KEY, SCRIPTED_MODEL

@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Request, expect
 
-from integration.live_gateway import LiveGateway
+from support.live_gateway import LiveGateway
 
 from .chat import (
     answers,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from integration.live_gateway import LiveGateway
+from support.live_gateway import LiveGateway
 
 from .chat import open_chat
 from .conftest import make_context, watch

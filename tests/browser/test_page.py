@@ -9,8 +9,8 @@ import urllib.request
 from playwright.sync_api import Browser, Page, expect
 
 from codelinkava.server.chat_page import CONTENT_SECURITY_POLICY
-from integration.live_gateway import LiveGateway
-from integration.scripted import Reply, ScriptedServer, chunk, event, sse
+from support.live_gateway import LiveGateway
+from support.scripted import Reply, ScriptedServer, chunk, event, sse
 
 from .chat import (
     DOCS,

@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from integration.live_gateway import LiveGateway
-from integration.scripted import Close, Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
+from support.live_gateway import LiveGateway
+from support.scripted import Close, Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 from .chat import (
     CONVERSATIONS,

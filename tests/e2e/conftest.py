@@ -3,7 +3,7 @@
 Each gateway is started once per session (the model loads in ~0.1 s, the
 imports take a second or two) and stopped with SIGTERM, then SIGKILL if it
 lingers. Helpers for the in-process gateway and the scripted upstream come
-from the integration tests (`integration.live_gateway`, `integration.scripted`).
+from the shared helpers (`support.live_gateway`, `support.scripted`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pytest
 
 from codelinkava import LocalModel
 from codelinkava.server import GatewaySettings
-from integration.live_gateway import LiveGateway, live_gateway
-from integration.scripted import ScriptedServer
+from support.live_gateway import LiveGateway, live_gateway
+from support.scripted import ScriptedServer
 
 API_KEY = "e2e-secret-key"
 MODEL = LocalModel.default_model

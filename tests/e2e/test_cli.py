@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from support.cli import one_error_line
+
 from .conftest import MODEL, Gateway, clean_env, cli, free_port
 
 pytestmark = pytest.mark.e2e
@@ -27,14 +29,6 @@ def run(
         env=clean_env(),
         stdin=None if stdin is not None else subprocess.DEVNULL,
     )
-
-
-def one_error_line(stderr: str) -> str:
-    """The stderr of a failed command: one line, no traceback (a progress line may precede it)."""
-    assert "Traceback" not in stderr
-    lines = [line for line in stderr.splitlines() if line and not line.startswith("loading ")]
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 def test_chat_answers_the_readme_question() -> None:

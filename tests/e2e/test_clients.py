@@ -14,7 +14,7 @@ import pytest
 
 import codelinkava._sync
 from codelinkava import CodeLinkAva, LocalModel, OpenAICompatible
-from integration.live_gateway import LiveGateway
+from support.live_gateway import LiveGateway
 
 from .conftest import API_KEY, MODEL, Gateway
 

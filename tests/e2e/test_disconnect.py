@@ -19,7 +19,7 @@ import pytest
 
 from codelinkava import LocalModel
 from codelinkava.providers._llama_engine import Job
-from integration.live_gateway import LiveGateway, wait_until
+from support.live_gateway import LiveGateway, wait_until
 
 from .conftest import MODEL, Gateway
 

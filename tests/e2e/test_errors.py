@@ -11,7 +11,7 @@ import aiohttp
 import openai
 import pytest
 
-from integration.scripted import Reply, Reset, ScriptedServer, Sleep, Stall, chunk, event, sse
+from support.scripted import Reply, Reset, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 from .conftest import API_KEY, MODEL, Gateway
 

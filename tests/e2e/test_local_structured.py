@@ -25,7 +25,7 @@ from codelinkava.errors import InvalidRequestError
 from codelinkava.providers._llama_engine import Engine, Job
 from codelinkava.providers._local_tools import MAX_STRING_CHARS, schema_grammar
 from codelinkava.providers.local import default_model_path
-from integration.live_gateway import LiveGateway, wait_until
+from support.live_gateway import LiveGateway, wait_until
 
 from .conftest import MODEL
 

@@ -25,10 +25,10 @@ from codelinkava.providers._llama_check import (
 )
 from codelinkava.providers._llama_setup import EngineSettings, open_llama
 from codelinkava.providers.local import default_model_path
-from integration.scripted import Reply, ScriptedServer, sse
+from support.cli import one_error_line
+from support.scripted import Reply, ScriptedServer, sse
 
 from .conftest import clean_env, cli, free_port, run_gateway
-from .test_cli import one_error_line
 
 pytestmark = pytest.mark.e2e
 

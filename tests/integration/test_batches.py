@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from codelinkava import CodeLinkAva, OpenAICompatible, errors
-
-from .scripted import MESSAGES, Reply, ScriptedServer, chunk, event
+from support.scripted import MESSAGES, Reply, ScriptedServer, chunk, event
 
 
 async def collect(server: ScriptedServer, provider: type = CodeLinkAva) -> list[list[str]]:

@@ -11,9 +11,18 @@ import aiohttp
 import pytest
 
 from codelinkava.server import GatewaySettings
-
-from .live_gateway import LiveGateway, fronting, live_gateway, wait_until
-from .scripted import SSE_HEADERS, Close, Reply, Reset, ScriptedServer, Stall, chunk, event, sse
+from support.live_gateway import LiveGateway, fronting, live_gateway, wait_until
+from support.scripted import (
+    SSE_HEADERS,
+    Close,
+    Reply,
+    Reset,
+    ScriptedServer,
+    Stall,
+    chunk,
+    event,
+    sse,
+)
 
 HELLO = [{"role": "user", "content": "Hello"}]
 JSON = {"Content-Type": "application/json"}

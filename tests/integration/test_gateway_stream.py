@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
 
-from .live_gateway import LiveGateway, fronting, live_gateway, wait_until
-from .scripted import Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
+from support.live_gateway import LiveGateway, fronting, live_gateway, wait_until
+from support.scripted import Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 HELLO = [{"role": "user", "content": "Hello"}]
 TEXTS = ["Hello", ", мир", " 😀", ' "quoted"\n']

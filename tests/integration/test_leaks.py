@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import codelinkava._http
-
-from .abandoning import FAST_STREAM, run_many, sockets
-from .scripted import ScriptedServer
+from support.abandoning import FAST_STREAM, run_many, sockets
+from support.scripted import ScriptedServer
 
 
 async def settle(check: Any, within: float = 3.0) -> bool:
@@ -51,8 +50,8 @@ async def test_thousand_abandoned_streams_leak_nothing(server: ScriptedServer) -
 SCRIPT = """
 import asyncio, gc, sys
 sys.path.insert(0, {tests!r})
-from integration.abandoning import FAST_STREAM, run_many
-from integration.scripted import ScriptedServer
+from support.abandoning import FAST_STREAM, run_many
+from support.scripted import ScriptedServer
 
 async def main():
     server = ScriptedServer()

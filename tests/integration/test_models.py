@@ -7,8 +7,7 @@ import json
 import pytest
 
 from codelinkava import OpenAICompatible, errors
-
-from .scripted import Reply, ScriptedServer
+from support.scripted import Reply, ScriptedServer
 
 JSON = {"Content-Type": "application/json"}
 

@@ -50,8 +50,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 
 from codelinkava.providers.openai import OpenAICompatible
 from codelinkava.server import wire
-
-from .real_upstream import (
+from support.real_upstream import (
     Answer,
     ToolCall,
     arun_both,
@@ -60,7 +59,7 @@ from .real_upstream import (
     run_both,
     tool_names,
 )
-from .scripted import Reply, ScriptedServer
+from support.scripted import Reply, ScriptedServer
 
 MODEL = "gpt-4o-mini"
 QUESTION = "What is the weather in Paris and in Tokyo?"

@@ -18,8 +18,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from .live_gateway import LiveGateway, fronting, live_gateway
-from .scripted import Recorded, Reply, ScriptedServer, event
+from support.live_gateway import LiveGateway, fronting, live_gateway
+from support.scripted import Recorded, Reply, ScriptedServer, event
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 TOOLS = [

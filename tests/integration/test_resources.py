@@ -12,8 +12,7 @@ import pytest
 
 import codelinkava._http
 from codelinkava import CodeLinkAva, OpenAICompatible, errors
-
-from .scripted import MESSAGES, Reply, ScriptedServer, Stall, chunk, event, sse
+from support.scripted import MESSAGES, Reply, ScriptedServer, Stall, chunk, event, sse
 
 STALLING = Reply(body=[sse("first", done=False), Stall()])
 

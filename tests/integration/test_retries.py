@@ -11,9 +11,8 @@ import pytest
 
 from codelinkava import CodeLinkAva, Timeouts, errors
 from codelinkava.retry import RetryPolicy
-
-from .counting import CountingTransport
-from .scripted import MESSAGES, SSE_HEADERS, Reply, Reset, ScriptedServer, Sleep, sse
+from support.counting import CountingTransport
+from support.scripted import MESSAGES, SSE_HEADERS, Reply, Reset, ScriptedServer, Sleep, sse
 
 OK = Reply(body=[sse("fine")])
 

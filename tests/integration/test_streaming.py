@@ -11,8 +11,7 @@ import pytest
 
 import codelinkava._http
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts, errors
-
-from .scripted import (
+from support.scripted import (
     MESSAGES,
     SSE_HEADERS,
     Close,

@@ -11,8 +11,7 @@ from typing import cast
 import pytest
 
 from codelinkava import CodeLinkAva, OpenAICompatible, errors
-
-from .scripted import MESSAGES, Recorded, Reply, ScriptedServer, Stall, chunk, event, sse
+from support.scripted import MESSAGES, Recorded, Reply, ScriptedServer, Stall, chunk, event, sse
 
 
 def echo(rec: Recorded) -> Reply:

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from codelinkava import CodeLinkAva, Timeouts, errors
-
-from .counting import CountingTransport
-from .scripted import MESSAGES, Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
+from support.counting import CountingTransport
+from support.scripted import MESSAGES, Reply, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 
 async def run(url: str, out: list[str], **kwargs: Any) -> errors.ProviderTimeoutError:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts
-
-from .scripted import MESSAGES, Reply, ScriptedServer, event, sse
+from support.scripted import MESSAGES, Reply, ScriptedServer, event, sse
 
 SEED_HEADERS = [
     (

@@ -1,7 +1,7 @@
 """Fixtures: a scripted upstream on 127.0.0.1 and the gateway in front of it, both in-process.
 
 The gateway is `create_app(GatewaySettings(provider="openai", ...))` on a real
-uvicorn (see `integration.live_gateway`), with short upstream limits (1 s
+uvicorn (see `support.live_gateway`), with short upstream limits (1 s
 timeouts, no retries) so a fault shows within a second. Each test scripts the
 upstream through `upstream.handler` or `upstream.reply(...)`.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from codelinkava.server import GatewaySettings
-from integration.live_gateway import LiveGateway, live_gateway
-from integration.scripted import ScriptedServer
+from support.live_gateway import LiveGateway, live_gateway
+from support.scripted import ScriptedServer
 
 #: The gateway's limits towards the upstream in these tests.
 UPSTREAM_TIMEOUT = 1.0

@@ -19,7 +19,7 @@ import pytest
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts, errors
 from codelinkava.providers import HTTPChatProvider
 from codelinkava.retry import RetryPolicy
-from integration.scripted import (
+from support.scripted import (
     Close,
     Reply,
     Reset,

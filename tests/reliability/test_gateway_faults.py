@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from integration.live_gateway import LiveGateway, live_gateway
-from integration.scripted import Close, Reply, Reset, ScriptedServer, Stall, event, sse
+from support.live_gateway import LiveGateway, live_gateway
+from support.scripted import Close, Reply, Reset, ScriptedServer, Stall, event, sse
 
 from .conftest import UPSTREAM_TIMEOUT, gateway_settings
 from .support import MESSAGES, Answer, assert_http_error, assert_in_stream_error, call

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from codelinkava import OpenAICompatible, errors
-from integration.scripted import Reply, ScriptedServer, Stall, chunk, event
+from support.scripted import Reply, ScriptedServer, Stall, chunk, event
 
 from .support import MESSAGES, call, start_serve
 

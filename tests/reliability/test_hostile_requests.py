@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.scripted import Reply, ScriptedServer, sse
+from support.scripted import Reply, ScriptedServer, sse
 
 from .support import MESSAGES, Served, assert_http_error, call, proc_figures, serve
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from codelinkava import CodeLinkAva, errors
 from codelinkava.chunks import ChatStreamParser, parse_whole
 from codelinkava.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
-from integration.scripted import Reply, ScriptedServer, sse
+from support.scripted import Reply, ScriptedServer, sse
 
 from .support import MESSAGES
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from codelinkava.server import GatewaySettings, create_app
-from integration.live_gateway import LiveGateway, live_gateway
-from integration.scripted import Reply, ScriptedServer, sse
+from support.live_gateway import LiveGateway, live_gateway
+from support.scripted import Reply, ScriptedServer, sse
 
 from .conftest import gateway_settings
 from .support import assert_error_shape

@@ -26,8 +26,8 @@ from codelinkava import LocalModel
 from codelinkava.config import LIBRARY_OPTIONS
 from codelinkava.server import GatewaySettings
 from codelinkava.server.chat_page import is_page_path
-from integration.live_gateway import LiveGateway, live_gateway
-from integration.scripted import Reply, ScriptedServer, sse
+from support.live_gateway import LiveGateway, live_gateway
+from support.scripted import Reply, ScriptedServer, sse
 
 from .conftest import gateway_settings
 from .support import MESSAGES, assert_error_shape, assert_http_error, call, start_serve

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from integration.conftest import _clean_env, closed_port
-from integration.scripted import ScriptedServer
+from support.fixtures import _clean_env, closed_port
+from support.scripted import ScriptedServer
 
-__all__ = ["_clean_env", "closed_port", "upstreams"]  # the first two: integration's own
+__all__ = ["_clean_env", "closed_port", "upstreams"]  # the first two: shared (support.fixtures)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from codelinkava.routing import Deployment, Plan, Router, RouteRecord
 from codelinkava.server import GatewaySettings, create_app
 from codelinkava.server.outcome import Outcome
 from codelinkava.server.routed import RouterBackend
-from integration.live_gateway import LiveGateway
-from integration.scripted import Reply, ScriptedServer
+from support.live_gateway import LiveGateway
+from support.scripted import Reply, ScriptedServer
 
 HELLO = [{"role": "user", "content": "Hello"}]
 #: A weight that makes a deployment the router's first choice (the others are where it goes

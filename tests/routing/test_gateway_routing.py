@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 
 from codelinkava.routing import HedgePolicy, Router, RouterSettings
-from integration.live_gateway import wait_until
-from integration.scripted import Recorded, Reply, Stall, chunk, event, sse
+from support.live_gateway import wait_until
+from support.scripted import Recorded, Reply, Stall, chunk, event, sse
 
 from .support import (
     FIRST,

@@ -15,8 +15,8 @@ from codelinkava.chunk import ChatChunk
 from codelinkava.providers import AsyncGeneratorProvider
 from codelinkava.routing import Deployment, HedgePolicy, Router, RouterSettings
 from codelinkava.types import Messages
-from integration.live_gateway import wait_until
-from integration.scripted import Recorded, Reply, Sleep, Stall, sse
+from support.live_gateway import wait_until
+from support.scripted import Recorded, Reply, Sleep, Stall, sse
 
 from .support import FIRST, HELLO, CountingLimits, Upstreams, ask, deployment
 

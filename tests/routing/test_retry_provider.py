@@ -8,7 +8,7 @@ import pytest
 
 import codelinkava
 from codelinkava import ChatCompletion, CodeLinkAva, OpenAICompatible, RetryProvider, errors
-from integration.scripted import Reply, Reset, ScriptedServer, Sleep, Stall, chunk, event, sse
+from support.scripted import Reply, Reset, ScriptedServer, Sleep, Stall, chunk, event, sse
 
 from .support import Upstreams, status
 

@@ -14,8 +14,8 @@ from codelinkava.providers import LocalModel
 from codelinkava.routing import Deployment, Router, RouteRecord, RouterSettings
 from codelinkava.server.limits import MemoryLimiter
 from codelinkava.server.routed import DeploymentLimiter
-from integration.live_gateway import wait_until
-from integration.scripted import (
+from support.live_gateway import wait_until
+from support.scripted import (
     Recorded,
     Reply,
     Reset,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.scripted import ScriptedServer
+from support.scripted import ScriptedServer
 
 from .support import RedisServer
 

@@ -11,8 +11,8 @@ import pytest
 
 from codelinkava.server.access_log import access_fields, format_text
 from codelinkava.server.outcome import Outcome
-from integration.live_gateway import LiveGateway, fronting, live_gateway, wait_until
-from integration.scripted import Reply, ScriptedServer, chunk, event
+from support.live_gateway import LiveGateway, fronting, live_gateway, wait_until
+from support.scripted import Reply, ScriptedServer, chunk, event
 
 ACCESS = "codelinkava.access"
 KEY = "sk-gateway-key-do-not-log"

@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 
 from codelinkava.server import GatewaySettings
 from codelinkava.server.limits import RedisLimiter, SharedGate
-from integration.live_gateway import LiveGateway, fronting, wait_until
-from integration.scripted import Reply, ScriptedServer, Stall, sse
+from support.live_gateway import LiveGateway, fronting, wait_until
+from support.scripted import Reply, ScriptedServer, Stall, sse
 
 from .support import RedisServer, gateways, wait_async
 

@@ -23,7 +23,7 @@ from codelinkava.server.limits import (
     make_limiter,
     redact_url,
 )
-from integration.live_gateway import wait_until
+from support.live_gateway import wait_until
 
 from .support import HERE, RedisServer, child_env, stop_process, wait_async
 

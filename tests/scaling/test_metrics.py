@@ -14,8 +14,8 @@ import pytest
 from codelinkava.server.backend import Backend, Call
 from codelinkava.server.metrics import OTHER_MODEL, GatewayMetrics
 from codelinkava.server.outcome import Outcome
-from integration.live_gateway import LiveGateway, fronting, live_gateway, wait_until
-from integration.scripted import Recorded, Reply, ScriptedServer, Sleep, Stall, chunk, event
+from support.live_gateway import LiveGateway, fronting, live_gateway, wait_until
+from support.scripted import Recorded, Reply, ScriptedServer, Sleep, Stall, chunk, event
 
 from .support import metric, metric_names
 

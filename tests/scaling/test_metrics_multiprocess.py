@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import values
 
 from codelinkava.server.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
-from integration.live_gateway import wait_until
-from integration.scripted import Recorded, Reply, ScriptedServer, Stall, chunk, event
+from support.live_gateway import wait_until
+from support.scripted import Recorded, Reply, ScriptedServer, Stall, chunk, event
 
 from .support import GatewayProcess, gateways, metric
 

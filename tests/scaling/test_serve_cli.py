@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from integration.scripted import Reply, ScriptedServer, sse
+from support.scripted import Reply, ScriptedServer, sse
 
 from .support import RedisServer, child_env, free_port, healthy, metric, stop_process
 

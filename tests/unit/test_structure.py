@@ -130,3 +130,54 @@ def test_the_version_is_written_once() -> None:
         if codelinkava.__version__ in path.read_text()
     ]
     assert hits == ["_version.py"], hits
+
+
+TESTS = Path(__file__).resolve().parent.parent
+#: The one package every suite may import from.
+SHARED = "support"
+SUITES = sorted(
+    path.name
+    for path in TESTS.iterdir()
+    if path.is_dir() and path.name != SHARED and any(path.glob("*.py"))
+)
+
+
+def _test_files() -> list[Path]:
+    return sorted(path for path in TESTS.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _suite_imports(path: Path) -> list[str]:
+    """What in `path` reaches into another suite or into a test module."""
+    suite = path.relative_to(TESTS).parts[0]
+    wrong = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [(alias.name, 0) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            targets = [(module, node.level)]
+            if not module:  # `from . import name`
+                targets = [(alias.name, node.level) for alias in node.names]
+        else:
+            continue
+        for target, level in targets:
+            parts = target.split(".") if target else []
+            if level > 1:
+                wrong.append(f"line {node.lineno}: {'.' * level}{target} leaves the suite")
+            elif level == 0 and parts and parts[0] in SUITES and parts[0] != suite:
+                wrong.append(f"line {node.lineno}: {target} is another suite's")
+            elif any(part.startswith("test_") for part in parts):
+                wrong.append(f"line {node.lineno}: {target} is a test module")
+    return wrong
+
+
+@pytest.mark.parametrize("path", _test_files(), ids=lambda p: str(p.relative_to(TESTS)))
+def test_no_suite_imports_another(path: Path) -> None:
+    """Suites share helpers through `tests/support/` only: none imports another suite's
+    modules or a test module, so each can be moved, run or deleted on its own."""
+    assert not _suite_imports(path), _suite_imports(path)
+
+
+def test_the_suites_are_found() -> None:
+    assert {"unit", "integration", "routing", "e2e"} <= set(SUITES)
+    assert (TESTS / SHARED / "__init__.py").is_file()
