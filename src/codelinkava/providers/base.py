@@ -133,6 +133,10 @@ class BaseProvider(ABC):
     #: Whether its chunks' `raw` is the upstream's own `chat.completion.chunk` JSON, so a
     #: relay may forward it untouched.
     relays_openai_chunks: ClassVar[bool] = False
+    #: Whether its chunks' `raw` is the upstream's own Anthropic Messages stream event
+    #: (one chunk per event, `data["type"]` its name), so a Messages relay may forward
+    #: it untouched, and Messages-only fields (`thinking`, `cache_control`) reach it.
+    relays_anthropic_events: ClassVar[bool] = False
     #: Whether it serves one model whatever a request names (no `model` on its wire).
     single_model: ClassVar[bool] = False
     #: Whether it needs the network (and so takes `timeout`, `max_retries`, `proxy`).

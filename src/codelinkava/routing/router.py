@@ -70,6 +70,8 @@ class Plan:
     stream: bool
     #: Whether every deployment it may reach streams OpenAI chunks a relay may forward.
     relays_openai_chunks: bool
+    #: Whether every deployment it may reach streams Anthropic events a relay may forward.
+    relays_anthropic_events: bool = False
     #: Where the router reports as it goes (the gateway passes its `Call`).
     record: RouteReport = field(default_factory=RouteRecord)
     #: Whether some deployment was skipped at its rate limit.
@@ -131,6 +133,19 @@ class Router:
             return list(self._groups.get(model, ()))
         return [state for states in self._groups.values() for state in states]
 
+    def speaks_anthropic(self, model: str) -> bool:
+        """Whether every deployment `model` (or the default) and its fallbacks may reach
+        speaks Anthropic's Messages itself."""
+        name = model or next(iter(self._groups))
+        if name not in self._groups:
+            return False  # `plan` says the model is not served
+        groups = (name, *self._fallbacks.get(name, ()))
+        return all(
+            state.deployment.provider.relays_anthropic_events
+            for group in groups
+            for state in self._groups[group]
+        )
+
     def first_chunk_times(self, model: str) -> FirstChunkTimes:
         return self._first_chunks[model]
 
@@ -186,11 +201,8 @@ class Router:
         if not groups:
             assert outage is not None
             raise outage
-        relays = all(
-            state.deployment.provider.relays_openai_chunks
-            for _, states in groups
-            for state in states
-        )
+        providers = [state.deployment.provider for _, states in groups for state in states]
+        relays = all(provider.relays_openai_chunks for provider in providers)
         return Plan(
             model=name,
             groups=groups,
@@ -198,6 +210,7 @@ class Router:
             fields=fields,
             stream=bool(fields.get("stream", True)),
             relays_openai_chunks=relays,
+            relays_anthropic_events=all(p.relays_anthropic_events for p in providers),
         )
 
     # The answer ---------------------------------------------------------------------

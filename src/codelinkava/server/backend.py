@@ -30,6 +30,8 @@ class Call:
     deployment: str
     #: Whether each chunk's `raw` is an OpenAI `chat.completion.chunk` to forward untouched.
     relays_openai_chunks: bool
+    #: Whether each chunk's `raw` is an Anthropic Messages stream event to forward untouched.
+    relays_anthropic_events: bool = False
     #: Filled in by a router as it goes (read when the response ends, for the metrics):
     #: the deployments that failed before the first chunk, whether a fallback group
     #: answered, how many deployments were skipped for their rate limits, and the
@@ -55,6 +57,10 @@ class Backend(Protocol):
 
     def unavailable(self) -> dict[str, str]:
         """What cannot answer at all, and why: deployment name -> reason (for /health)."""
+
+    def speaks_anthropic(self, model: str) -> bool:
+        """Whether every deployment that may answer `model` ("" for the default) speaks
+        Anthropic's Messages itself, so its own fields are forwarded rather than refused."""
 
     def open(
         self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]
@@ -97,6 +103,9 @@ class SingleProvider:
         reason = self.provider.unavailable(self.options)
         return {} if reason is None else {self.provider.__name__: reason}
 
+    def speaks_anthropic(self, model: str) -> bool:
+        return self.provider.relays_anthropic_events
+
     def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         provider = self.provider
         provider.check_request_fields(fields)
@@ -114,6 +123,7 @@ class SingleProvider:
             batches=batches,
             deployment=provider.__name__,
             relays_openai_chunks=provider.relays_openai_chunks,
+            relays_anthropic_events=provider.relays_anthropic_events,
         )
 
     async def aclose(self) -> None:

@@ -3,8 +3,8 @@
 `streaming.py` drives a response -- holds back the chunks until one commits the
 answer, watches the client, sends each batch as one ASGI message, records the
 outcome -- and asks an `AnswerEncoder` for the bytes. A new API (Responses,
-Messages) is a wire model in `wire.py`, an encoder here, and one `ChatRoute`
-line in `routes.py`.
+Messages) is a wire model, a translator of it into a `ChatAsk`, an encoder, and
+one `ChatRoute` line in `routes.py`.
 
 Two encoders ship:
 
@@ -76,6 +76,10 @@ class AnswerEncoder(Protocol):
 
     def error_response(self, exc: errors.ProviderError) -> Response:
         """An HTTP error in this API's shape, for a failure before anything was sent."""
+
+    async def settle(self) -> None:
+        """Before the last bytes go out: keep what must outlive the response (a stored
+        Response), so a client that reads the end and asks for it at once finds it."""
 
 
 def _compact(value: Any) -> str:
@@ -312,3 +316,6 @@ class OpenAIChatEncoder:
 
     def error_response(self, exc: errors.ProviderError) -> Response:
         return provider_error_response(exc)
+
+    async def settle(self) -> None:
+        return None

@@ -1,22 +1,33 @@
-"""Errors in OpenAI's shape: `{"error": {"message", "type", "code"}}`, and how ours map to HTTP."""
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "code"}}`, and how ours map to HTTP.
+
+Each API route answers errors in its own shape (`ErrorShape`): OpenAI's here,
+others beside their routes. The app keeps which path prefix speaks which
+(`app.state.error_shapes`), so the middleware and the exception handlers -- which
+run before any route -- answer a 401, 413 or malformed body in the caller's API
+too (`shape_for`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, Protocol
 
 from starlette.responses import JSONResponse
 
 from codelinkava import errors
 
 __all__ = [
+    "OPENAI_ERRORS",
+    "ErrorShape",
     "error_payload",
     "error_response",
     "provider_error_response",
     "public_message",
     "relayed_error",
+    "shape_for",
     "status_for",
 ]
 
@@ -45,14 +56,49 @@ def error_response(
     return JSONResponse(error_payload(message, type, code, param), status, headers=headers)
 
 
-def provider_error_response(exc: errors.ProviderError) -> JSONResponse:
+class ErrorShape(Protocol):
+    """How one API writes an error answer. The arguments are OpenAI's vocabulary (the
+    gateway's own): a shape maps the type and code onto its API's, and may change the
+    status where its API documents another (Anthropic's 529 for overloaded)."""
+
+    def __call__(
+        self,
+        status: int,
+        message: str,
+        type: str,
+        code: str,
+        headers: dict[str, str] | None = None,
+        *,
+        param: str | None = None,
+    ) -> JSONResponse: ...
+
+
+#: OpenAI's shape, the default of every path no route claims.
+OPENAI_ERRORS: ErrorShape = error_response
+
+
+def shape_for(scope: MutableMapping[str, Any]) -> ErrorShape:
+    """The error shape of the route a request went to, by the longest matching prefix."""
+    app = scope.get("app")
+    shapes: dict[str, ErrorShape] = getattr(getattr(app, "state", None), "error_shapes", {})
+    path = scope.get("path", "")
+    best, shape = -1, OPENAI_ERRORS
+    for prefix, candidate in shapes.items():
+        if len(prefix) > best and (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+            best, shape = len(prefix), candidate
+    return shape
+
+
+def provider_error_response(
+    exc: errors.ProviderError, shape: ErrorShape = OPENAI_ERRORS
+) -> JSONResponse:
     """The HTTP answer for a provider error raised before anything was sent."""
     status, kind, code, headers = status_for(exc)
     param = exc.param if isinstance(exc, errors.InvalidRequestError) else None
     relayed = relayed_error(exc)
     if relayed is not None and isinstance(relayed[1].get("param"), str):
         param = relayed[1]["param"]
-    return error_response(status, public_message(exc), kind, code, headers, param=param)
+    return shape(status, public_message(exc), kind, code, headers, param=param)
 
 
 #: Upstream statuses that blame the request, not the upstream, passed on as they are.

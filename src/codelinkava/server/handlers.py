@@ -1,4 +1,4 @@
-"""Exception handlers: every failure a request can cause becomes an OpenAI-shaped error."""
+"""Exception handlers: every failure a request can cause becomes an error in its route's shape."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from .errors import error_response
+from .errors import shape_for
 
 __all__ = ["describe_invalid", "install_handlers"]
 
@@ -21,7 +21,8 @@ log = logging.getLogger("codelinkava.server")
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     message, param = describe_invalid(request.headers.get("content-type", ""), exc.errors())
-    return error_response(400, message, "invalid_request_error", "invalid_request", param=param)
+    shape = shape_for(request.scope)
+    return shape(400, message, "invalid_request_error", "invalid_request", param=param)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -34,12 +35,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = "the body is not valid JSON: it is not UTF-8 text, or it is nested too deeply"
         code = "invalid_json"
     headers = getattr(exc, "headers", None)
-    return error_response(exc.status_code, message, "invalid_request_error", code, headers)
+    return shape_for(request.scope)(
+        exc.status_code, message, "invalid_request_error", code, headers
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s", request.url.path)
-    return error_response(500, "internal server error", "server_error", "internal")
+    return shape_for(request.scope)(500, "internal server error", "server_error", "internal")
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ import hmac
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .chat_page import is_page_path
-from .errors import error_response
+from .errors import shape_for
 
 __all__ = ["OPEN_PATHS", "AuthMiddleware", "BodyLimitMiddleware"]
 
@@ -19,7 +19,8 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 class AuthMiddleware:
-    """Every route but /health needs `Authorization: Bearer <key>` when a key is set."""
+    """Every route but /health needs the key when one is set: `Authorization: Bearer <key>`
+    (OpenAI's clients) or `x-api-key: <key>` (Anthropic's)."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
@@ -37,12 +38,16 @@ class AuthMiddleware:
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() == b"bearer":
                     given = token.strip()
+                    break
+            elif name == b"x-api-key":  # Anthropic's clients send the key so
+                given = value.strip()
                 break
         # NOTE: constant-time comparison, so response timing leaks nothing about the key.
         if not hmac.compare_digest(given, self._key):
-            refused = error_response(
+            refused = shape_for(scope)(
                 401,
-                "missing or wrong API key: send `Authorization: Bearer <key>`",
+                "missing or wrong API key: send `Authorization: Bearer <key>` "
+                "or `x-api-key: <key>`",
                 "authentication_error",
                 "invalid_api_key",
                 {"www-authenticate": "Bearer"},
@@ -104,7 +109,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refused = error_response(
+        refused = shape_for(scope)(
             413,
             f"the request body is larger than {self.limit:,} bytes",
             "invalid_request_error",

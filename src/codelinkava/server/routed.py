@@ -48,12 +48,16 @@ class RouterBackend:
                 found[state.name] = reason
         return found
 
+    def speaks_anthropic(self, model: str) -> bool:
+        return self.router.speaks_anthropic(model)
+
     def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         plan = self.router.plan(model, messages, fields)
         call = Call(
             batches=self.router.stream(plan),  # runs when the response reads it
             deployment="",
             relays_openai_chunks=plan.relays_openai_chunks,
+            relays_anthropic_events=plan.relays_anthropic_events,
         )
         plan.record = call
         return call

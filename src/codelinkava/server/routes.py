@@ -1,28 +1,35 @@
 """The gateway's routes, each a few lines over the backend, the gate and the responses.
 
-The chat APIs are listed in `CHAT_ROUTES`: each is a path, a wire model
-(`wire.py`), an encoder of its answers (`encoders.py`) and what it refuses
-because its wire cannot carry the answer back. `GatewayState.respond` admits a
-request of any of them the same way (size, reserved fields, the gate) and hands
-the response to `streaming.py` with the route's encoder.
+Every chat API is one `ChatRoute` in `CHAT_ROUTES`: a path, a wire model
+(`wire.py` and its siblings), a translator of that body into the one request
+the backends take (`ChatAsk`: model, chat messages, fields, stream), an encoder
+of the typed chunks back into the route's wire (`encoders.py`), the shape of
+its errors, and what it refuses because its wire cannot carry the answer back.
+`GatewayState.respond` admits a request of any of them the same way (size,
+reserved fields, the gate) and hands the response to `streaming.py` with the
+route's encoder. Routes that are not chat answers (stored responses, token
+counts) are installed by their API's module, listed in `install_routes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
+
+from codelinkava.errors import ProviderError
 
 from codelinkava.types import estimate_prompt_tokens
 
 from .backend import Backend
 from .encoders import AnswerEncoder, OpenAIChatEncoder
-from .errors import error_response
+from .errors import OPENAI_ERRORS, ErrorShape, provider_error_response
 from .gate import Gate
 from .limits import Limiter, RedisLimiter, SharedGate
 from .outcome import Outcome, OutcomeHook, notify
@@ -30,10 +37,38 @@ from .settings import GatewaySettings
 from .streaming import CompletionResponse, EventStreamResponse
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest, reserved_field
 
-__all__ = ["CHAT_ROUTES", "OVERLOADED", "ChatRoute", "GatewayState", "install_routes"]
+__all__ = [
+    "CHAT_ROUTES",
+    "OVERLOADED",
+    "ChatAsk",
+    "ChatRoute",
+    "GatewayState",
+    "install_routes",
+]
 
-#: A chat request of any API, as its wire model reads it.
+#: A chat request of OpenAI's chat API or the seed's, as its wire model reads it.
 Body = ChatCompletionRequest | CodeLinkAvaRequest
+
+
+@dataclass
+class ChatAsk:
+    """One chat request in the backends' terms, whatever API it came in.
+
+    `messages` are OpenAI chat messages (every provider takes them), `fields` the
+    request's other fields by OpenAI's names (or by a provider's own, such as
+    `thinking`, where the route forwards them to an upstream that speaks them).
+    """
+
+    model: str
+    messages: list[dict[str, Any]]
+    fields: dict[str, Any]
+    stream: bool
+    #: Whether the caller asked for usage in the stream (OpenAI's `include_usage`).
+    include_usage: bool = False
+    #: Prompt tokens, roughly; set by `respond` for encoders that must report usage.
+    prompt_estimate: int = 0
+    #: Anything the route's translator wants its encoder to see (the request's own ids).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 #: The error code of a request refused at the gateway's concurrency limit (503).
 OVERLOADED = "overloaded"
@@ -67,37 +102,38 @@ class GatewayState:
         if self.shared_gate is not None:
             await self.shared_gate.aclose()
 
-    async def respond(self, body: Body, route: ChatRoute) -> Response:
+    async def respond(self, body: BaseModel, route: ChatRoute) -> Response:
         """Admit a chat request and return the response that will stream its answer."""
-        if len(body.messages) > self.settings.max_messages:
-            return error_response(
-                400,
-                f"too many messages: {len(body.messages)} > {self.settings.max_messages}",
-                "invalid_request_error",
-                "too_many_messages",
-                param="messages",
-            )
+        errors = route.errors
         refused = _refused_field(body, route)
         if refused is not None:
             name, why = refused
             message = f"the field {name!r} is not accepted: {why}"
-            return error_response(
-                400, message, "invalid_request_error", "field_not_allowed", param=name
+            return errors(400, message, "invalid_request_error", "field_not_allowed", param=name)
+        try:
+            ask = await route.ask(body, self)
+        except ProviderError as exc:
+            return provider_error_response(exc, errors)
+        if len(ask.messages) > self.settings.max_messages:
+            return errors(
+                400,
+                f"too many messages: {len(ask.messages)} > {self.settings.max_messages}",
+                "invalid_request_error",
+                "too_many_messages",
+                param="messages",
             )
         shared = self.shared_gate
         ticket = self.gate.try_enter() if shared is None else await shared.try_enter()
         if ticket is None:
-            return self._refuse(body, route.path)
+            return self._refuse(ask, route)
         for admitted in self.on_admit:
             admitted()
-        messages = [m.model_dump(exclude_unset=True) for m in body.messages]
-        fields = body.forwarded()
-        fields["stream"] = body.stream
-        model = body.model or self.backend.models()[0]
+        requested = ask.model  # "" lets the backend answer with its default
+        ask.model = requested or self.backend.models()[0]
         outcome = Outcome(
             route=route.path,
-            model=model,
-            stream=body.stream,
+            model=ask.model,
+            stream=ask.stream,
             started=asyncio.get_running_loop().time(),
         )
         hooks = self.hooks
@@ -106,29 +142,32 @@ class GatewayState:
             ticket.release()
             notify(hooks, outcome)
 
-        def call() -> Any:
-            return self.backend.open(body.model, messages, fields)
+        fields = dict(ask.fields)
+        fields["stream"] = ask.stream
 
-        prompt_estimate = estimate_prompt_tokens(messages)
-        encoder = route.encoder(body, model, prompt_estimate)
-        response_class = EventStreamResponse if body.stream else CompletionResponse
+        def call() -> Any:
+            return self.backend.open(requested, ask.messages, fields)
+
+        ask.prompt_estimate = estimate_prompt_tokens(ask.messages)
+        encoder = route.encoder(body, ask, self)
+        response_class = EventStreamResponse if ask.stream else CompletionResponse
         return response_class(call, encoder, outcome, close)
 
-    def _refuse(self, body: Body, route: str) -> Response:
+    def _refuse(self, ask: ChatAsk, route: ChatRoute) -> Response:
         """At the concurrency limit: the hooks hear of it (metrics, access log), the client
         gets a 503 at once."""
         now = asyncio.get_running_loop().time()
-        model = body.model or self.backend.models()[0]
-        refused = Outcome(route, model, body.stream, now, status=503, error=OVERLOADED, ended=now)
+        model = ask.model or self.backend.models()[0]
+        refused = Outcome(route.path, model, ask.stream, now, status=503, error=OVERLOADED, ended=now)
         notify(self.hooks, refused)
-        return _overloaded()
+        return _overloaded(route.errors)
 
 
 #: What the seed's wire (`/api/chat`, text deltas only) has no way to carry back.
 _NOT_TEXT = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs")
 
 
-def _refused_field(body: Body, route: ChatRoute) -> tuple[str, str] | None:
+def _refused_field(body: BaseModel, route: ChatRoute) -> tuple[str, str] | None:
     """(a field no request may carry here, why), or None."""
     reserved = reserved_field(body)
     if reserved is not None:
@@ -139,14 +178,15 @@ def _refused_field(body: Body, route: ChatRoute) -> tuple[str, str] | None:
     return None
 
 
-def _beyond_text(body: Body) -> tuple[str, str] | None:
+def _beyond_text(body: BaseModel) -> tuple[str, str] | None:
     """A field whose answer `/api/chat` could not relay: refused, never dropped."""
     why = "/api/chat answers in text deltas only; use /v1/chat/completions"
     sent = body.model_fields_set | set(body.model_extra or ())
     for name in _NOT_TEXT:
         if name in sent and getattr(body, name, None) not in (None, False):
             return name, why
-    if body.n is not None and body.n > 1:
+    n = getattr(body, "n", None)
+    if n is not None and n > 1:
         return "n", why
     return None
 
@@ -156,13 +196,27 @@ def _state(request: Request) -> GatewayState:
     return state
 
 
-def _openai_chat(body: Body, model: str, prompt_estimate: int) -> AnswerEncoder:
-    include_usage = body.include_usage or not body.stream
-    return OpenAIChatEncoder(model, include_usage=include_usage, prompt_estimate=prompt_estimate)
+async def _chat_ask(body: BaseModel, state: GatewayState) -> ChatAsk:
+    """OpenAI's chat body (or the seed's) is already in the backends' terms."""
+    assert isinstance(body, ChatCompletionRequest | CodeLinkAvaRequest)
+    return ChatAsk(
+        model=body.model,
+        messages=[m.model_dump(exclude_unset=True) for m in body.messages],
+        fields=body.forwarded(),
+        stream=body.stream,
+        include_usage=body.include_usage,
+    )
 
 
-def _codelinkava_chat(body: Body, model: str, prompt_estimate: int) -> AnswerEncoder:
-    return OpenAIChatEncoder(model, include_usage=False, text_only=True)
+def _openai_chat(body: BaseModel, ask: ChatAsk, state: GatewayState) -> AnswerEncoder:
+    include_usage = ask.include_usage or not ask.stream
+    return OpenAIChatEncoder(
+        ask.model, include_usage=include_usage, prompt_estimate=ask.prompt_estimate
+    )
+
+
+def _codelinkava_chat(body: BaseModel, ask: ChatAsk, state: GatewayState) -> AnswerEncoder:
+    return OpenAIChatEncoder(ask.model, include_usage=False, text_only=True)
 
 
 @dataclass(frozen=True)
@@ -170,26 +224,33 @@ class ChatRoute:
     """One chat API the gateway serves."""
 
     path: str
-    #: The wire model FastAPI validates the body against (its errors: 422 in our shape).
-    body: type[Body]
-    #: The encoder of one answer: (request, model name, prompt-token estimate) -> encoder.
-    encoder: Callable[[Body, str, int], AnswerEncoder]
+    #: The wire model FastAPI validates the body against (its errors: 400 in `errors`).
+    body: type[BaseModel]
+    #: The body in the backends' terms; raises InvalidRequestError (a 400 naming the field)
+    #: for what cannot be translated.
+    ask: Callable[[Any, GatewayState], Awaitable[ChatAsk]]
+    #: The encoder of one answer: (request, its translation, the state) -> encoder.
+    encoder: Callable[[Any, ChatAsk, GatewayState], AnswerEncoder]
     #: What the endpoint is, for the OpenAPI page.
     summary: str
     #: A field whose answer this wire cannot carry back, and why: refused, never dropped.
-    beyond: Callable[[Body], tuple[str, str] | None] | None = None
+    beyond: Callable[[Any], tuple[str, str] | None] | None = None
+    #: How this API writes an error (every error under `path`, the middleware's too).
+    errors: ErrorShape = OPENAI_ERRORS
 
 
 CHAT_ROUTES = (
     ChatRoute(
         "/v1/chat/completions",
         ChatCompletionRequest,
+        _chat_ask,
         _openai_chat,
         "OpenAI's chat completions, streamed (SSE) or whole; every field forwarded or refused.",
     ),
     ChatRoute(
         "/api/chat",
         CodeLinkAvaRequest,
+        _chat_ask,
         _codelinkava_chat,
         "The seed's CodeLinkAva wire format: `choices[0].delta.content` chunks, then [DONE].",
         beyond=_beyond_text,
@@ -245,17 +306,22 @@ async def health(request: Request) -> JSONResponse:
 
 
 def install_routes(app: FastAPI) -> None:
-    """The API routes, in one list. The chat page (`chat_page.py`) and `/metrics`
-    (`metrics.py`) install their own, beside the state they serve."""
+    """The API routes, in one list, and each chat route's error shape. The chat page
+    (`chat_page.py`) and `/metrics` (`metrics.py`) install their own, beside the state
+    they serve."""
+    shapes: dict[str, ErrorShape] = getattr(app.state, "error_shapes", {})
     for route in CHAT_ROUTES:
         app.add_api_route(route.path, _chat_endpoint(route), methods=["POST"], response_model=None)
+        if route.errors is not OPENAI_ERRORS:
+            shapes[route.path] = route.errors
+    app.state.error_shapes = shapes
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/health", health, methods=["GET"])
 
 
-def _overloaded() -> JSONResponse:
+def _overloaded(errors: ErrorShape) -> JSONResponse:
     """At the concurrency limit: refuse at once, with a hint when to come back."""
-    return error_response(
+    return errors(
         503,
         "the server is at its concurrency limit; retry shortly",
         "overloaded_error",

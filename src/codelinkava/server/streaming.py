@@ -182,9 +182,12 @@ class EventStreamResponse(_ChatResponse):
             error = _provider_error(exc)
             outcome.error = status_for(error)[2]
             tail = encoder.stream_error(error)
+            await encoder.settle()
             await send({"type": "http.response.body", "body": tail, "more_body": False})
             return
-        await send({"type": "http.response.body", "body": encoder.stream_end(), "more_body": False})
+        tail = encoder.stream_end()
+        await encoder.settle()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
 async def _until_committed(batches: AsyncGenerator[list[ChatChunk], None]) -> list[ChatChunk]:
@@ -212,7 +215,7 @@ class CompletionResponse(_ChatResponse):
         try:
             async for batch in batches:
                 for chunk in batch:
-                    if chunk.data is not None and chunk.data.get("object") == "chat.completion":
+                    if _is_whole_answer(chunk):
                         upstream = chunk
                     if chunk.content:
                         encoder.pieces += 1
@@ -223,5 +226,17 @@ class CompletionResponse(_ChatResponse):
         self.outcome.first_chunk = asyncio.get_running_loop().time()
         body = encoder.whole(answer, upstream)
         headers = encoder.whole_headers(body)
+        await encoder.settle()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _is_whole_answer(chunk: ChatChunk) -> bool:
+    """Whether the chunk is an upstream's whole non-streamed answer: OpenAI's
+    `chat.completion` or Anthropic's `message` (the encoder relays it if it speaks it)."""
+    data = chunk.data
+    if data is None:
+        return False
+    return data.get("object") == "chat.completion" or (
+        data.get("type") == "message" and "content" in data
+    )
