@@ -97,6 +97,8 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+
+
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
     """How to send one request: everything that is not the body."""

@@ -22,9 +22,7 @@ __all__ = [
 ]
 
 #: Statuses worth a second try: timeouts, conflicts, rate limits and server faults.
-DEFAULT_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(
-    range(505, 600)
-)
+DEFAULT_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,9 +84,7 @@ def read_cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
 def build_features(system_info: str) -> frozenset[str]:
     """The features a llama.cpp build was compiled with, from `llama_print_system_info()`
     ("CPU : SSE3 = 1 | AVX2 = 1 | AMX_INT8 = 1 | ..."): the names set to 1."""
-    return frozenset(
-        match.group(1) for match in re.finditer(r"([A-Z0-9_]+) = 1\b", system_info)
-    )
+    return frozenset(match.group(1) for match in re.finditer(r"([A-Z0-9_]+) = 1\b", system_info))
 
 
 def choose_settings(
@@ -103,9 +101,7 @@ def choose_settings(
     if choice in _OFF:
         return EngineSettings(False, f"{EXTRA_BUFFERS_ENV}={choice}", chosen=True)
     if choice not in ("", "auto"):
-        raise ProviderNotWorkingError(
-            f"{EXTRA_BUFFERS_ENV}={choice!r} is not one of auto, on, off"
-        )
+        raise ProviderNotWorkingError(f"{EXTRA_BUFFERS_ENV}={choice!r} is not one of auto, on, off")
     amx = [flag for flag in ("amx_int8", "amx_tile", "amx_bf16") if flag in cpu]
     if not amx:
         return EngineSettings(True, "no AMX on this CPU")

@@ -62,9 +62,7 @@ class Backend(Protocol):
         """Whether every deployment that may answer `model` ("" for the default) speaks
         Anthropic's Messages itself, so its own fields are forwarded rather than refused."""
 
-    def open(
-        self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]
-    ) -> Call:
+    def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         """Start an answer; raise our errors (InvalidRequestError, ModelNotFoundError...)
         for a request that can be refused before anything is sent."""
 

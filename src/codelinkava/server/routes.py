@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
 from codelinkava.errors import ProviderError
-
 from codelinkava.types import estimate_prompt_tokens
 
 from .backend import Backend
@@ -69,6 +68,7 @@ class ChatAsk:
     prompt_estimate: int = 0
     #: Anything the route's translator wants its encoder to see (the request's own ids).
     extras: dict[str, Any] = field(default_factory=dict)
+
 
 #: The error code of a request refused at the gateway's concurrency limit (503).
 OVERLOADED = "overloaded"
@@ -158,7 +158,9 @@ class GatewayState:
         gets a 503 at once."""
         now = asyncio.get_running_loop().time()
         model = ask.model or self.backend.models()[0]
-        refused = Outcome(route.path, model, ask.stream, now, status=503, error=OVERLOADED, ended=now)
+        refused = Outcome(
+            route.path, model, ask.stream, now, status=503, error=OVERLOADED, ended=now
+        )
         notify(self.hooks, refused)
         return _overloaded(route.errors)
 
