@@ -47,8 +47,8 @@ async def no_idle_timer(base: str) -> AsyncIterator[str]:
 async def core_only(base: str) -> AsyncIterator[str]:
     """`_chat.stream_chat` consumed directly: one async-generator layer fewer."""
     from codelinkava import CodeLinkAva
-    from codelinkava._chat import stream_chat
     from codelinkava.config import split_options
+    from codelinkava.core.stream import stream_chat
 
     options, extra = split_options({})
     body = {"messages": MESSAGES, "temperature": 0.6, "stream": True, **extra}
@@ -58,7 +58,7 @@ async def core_only(base: str) -> AsyncIterator[str]:
 
 
 async def watchdog_timer(base: str) -> AsyncIterator[str]:
-    """As is, with `_http.Response.read_chunk` using one lazily re-armed timer per response."""
+    """As is, with `AiohttpResponse.read_chunk` using one lazily re-armed timer per response."""
     async for text in as_is(base):
         yield text
 
@@ -78,10 +78,10 @@ def _install_watchdog() -> Callable[[], None]:
     itself if the deadline moved, else cancels the waiting task."""
     import aiohttp
 
-    from codelinkava import _http
     from codelinkava.errors import ProviderTimeoutError, StreamTruncatedError
+    from codelinkava.transports import aiohttp as _http
 
-    original = _http.Response.read_chunk
+    original = _http.AiohttpResponse.read_chunk
     state: dict[int, list[Any]] = {}  # id(response) -> [deadline, handle, task, fired]
 
     def _fire(key: int) -> None:
@@ -130,7 +130,7 @@ def _install_watchdog() -> Callable[[], None]:
                     finally:
                         entry[2] = None
         except TimeoutError:
-            raise ProviderTimeoutError(_http._timeout_message(phase), phase=phase) from None
+            raise ProviderTimeoutError(_http.timeout_message(phase), phase=phase) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             raise StreamTruncatedError(f"broke: {exc}") from exc
         self.bytes_read += len(data)
@@ -140,7 +140,7 @@ def _install_watchdog() -> Callable[[], None]:
                 entry[1].cancel()
         return data
 
-    original_close = _http.Response.close
+    original_close = _http.AiohttpResponse.close
 
     def close(self: Any) -> None:
         entry = state.pop(id(self), None)
@@ -149,11 +149,11 @@ def _install_watchdog() -> Callable[[], None]:
         original_close(self)
 
     def undo() -> None:
-        _http.Response.read_chunk = original  # type: ignore[method-assign]
-        _http.Response.close = original_close  # type: ignore[method-assign]
+        _http.AiohttpResponse.read_chunk = original  # type: ignore[method-assign]
+        _http.AiohttpResponse.close = original_close  # type: ignore[method-assign]
 
-    _http.Response.read_chunk = read_chunk  # type: ignore[method-assign]
-    _http.Response.close = close  # type: ignore[method-assign]
+    _http.AiohttpResponse.read_chunk = read_chunk  # type: ignore[method-assign]
+    _http.AiohttpResponse.close = close  # type: ignore[method-assign]
     return undo
 
 

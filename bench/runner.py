@@ -170,8 +170,8 @@ async def _concurrency(name: str, base: str, n: int, c: int, warm_base: str) -> 
 def _decode_costs(n: int, piece: int, repeat: int) -> dict[str, float]:
     """µs per chunk of the parsers alone, on the body cut into `piece`-byte reads
     (piece 0: one read per event, as a paced stream arrives)."""
-    from codelinkava.chunks import ChatStreamParser
-    from codelinkava.sse import SSEDecoder
+    from codelinkava.formats.openai_chunks import ChatStreamParser
+    from codelinkava.formats.sse import SSEDecoder
 
     events = render_events(n)
     body = b"".join(events)

@@ -391,7 +391,7 @@ def own_sockets() -> int:
 
 
 async def client_phase(args: argparse.Namespace) -> dict[str, Any]:
-    import codelinkava._http
+    import codelinkava.transports.aiohttp
     from codelinkava import CodeLinkAva
 
     up_port = free_port()
@@ -454,7 +454,7 @@ async def client_phase(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.1)
             tasks_after = len(asyncio.all_tasks())
             pooled = own_sockets() - sockets_before  # keep-alive connections in the pool
-            await codelinkava._http.aclose_session()
+            await codelinkava.transports.aiohttp.aclose_session()
             await asyncio.sleep(0.1)
             gc.collect()
             sockets_after = own_sockets() - sockets_before

@@ -15,6 +15,7 @@ from ._version import __version__
 from .chat_completion import ChatCompletion
 from .chunk import AnswerBuilder, ChatChunk, ToolCall, ToolCallDelta
 from .config import Timeouts
+from .formats import StreamDecoder, WireFormat
 from .providers import (
     PROVIDERS,
     AsyncGeneratorProvider,
@@ -25,7 +26,10 @@ from .providers import (
     RetryProvider,
     get_provider,
 )
+from .providers.http import HTTPChatProvider
+from .request import ChatRequest
 from .retry import RetryPolicy
+from .transports import MockResponse, MockTransport, Transport, TransportRequest
 
 __all__ = [
     "PROVIDERS",
@@ -34,14 +38,22 @@ __all__ = [
     "BaseProvider",
     "ChatChunk",
     "ChatCompletion",
+    "ChatRequest",
     "CodeLinkAva",
+    "HTTPChatProvider",
     "LocalModel",
+    "MockResponse",
+    "MockTransport",
     "OpenAICompatible",
     "RetryPolicy",
     "RetryProvider",
+    "StreamDecoder",
     "Timeouts",
     "ToolCall",
     "ToolCallDelta",
+    "Transport",
+    "TransportRequest",
+    "WireFormat",
     "__version__",
     "errors",
     "get_provider",

@@ -17,7 +17,7 @@ from .errors import InvalidRequestError
 from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
-    from .transport import Transport
+    from .transports import Transport
 
 __all__ = ["LIBRARY_OPTIONS", "ClientOptions", "Timeouts", "split_options"]
 

@@ -12,7 +12,7 @@ import aiohttp
 import openai
 import pytest
 
-import codelinkava._sync
+import codelinkava.core.sync
 from codelinkava import CodeLinkAva, LocalModel, OpenAICompatible
 from support.live_gateway import LiveGateway
 
@@ -102,7 +102,7 @@ def test_codelinkava_provider_sync_bridge(gateway: Gateway) -> None:
     finally:
         # The bridge keeps its loop and pooled session for the life of the process, by
         # design; stop it so tests that count live sessions start from none.
-        codelinkava._sync._bridge.shutdown()
+        codelinkava.core.sync._bridge.shutdown()
     assert_real_answer(pieces)
 
 

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import codelinkava._http
+import codelinkava.transports.aiohttp
 from support.abandoning import FAST_STREAM, run_many, sockets
 from support.scripted import ScriptedServer
 
@@ -28,7 +28,7 @@ async def settle(check: Any, within: float = 3.0) -> bool:
 
 async def test_thousand_abandoned_streams_leak_nothing(server: ScriptedServer) -> None:
     server.handler = lambda _: FAST_STREAM
-    await codelinkava._http.aclose_session()
+    await codelinkava.transports.aiohttp.aclose_session()
     before_tasks = asyncio.all_tasks()
     before_sockets = sockets()
 
@@ -37,10 +37,10 @@ async def test_thousand_abandoned_streams_leak_nothing(server: ScriptedServer) -
         assert await settle(lambda: asyncio.all_tasks() == before_tasks), (
             asyncio.all_tasks() - before_tasks
         )
-        pooled = await codelinkava._http.get_session()
+        pooled = await codelinkava.transports.aiohttp.get_session()
         connector: Any = pooled.connector
         assert not connector._acquired, "connections still checked out of the pool"
-        await codelinkava._http.aclose_session()
+        await codelinkava.transports.aiohttp.aclose_session()
         assert await settle(lambda: sockets() <= before_sockets), sockets() - before_sockets
         assert await settle(lambda: all(r.finished.is_set() for r in server.requests))
     # Some streams are cancelled before their request leaves; every other one reached the server.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import codelinkava._http
+import codelinkava.transports.aiohttp
 from codelinkava import CodeLinkAva, OpenAICompatible, errors
 from support.scripted import MESSAGES, Reply, ScriptedServer, Stall, chunk, event, sse
 
@@ -153,11 +153,11 @@ def test_sessions_do_not_outlive_their_loops(server: ScriptedServer) -> None:
 
     gc.collect()
     # Loops alive before (the sync bridge's, if an earlier test used it) keep their session.
-    before = len(codelinkava._http._sessions)
+    before = len(codelinkava.transports.aiohttp._sessions)
     for _ in range(3):
         assert asyncio.run(once()) == "Hello, world"
     gc.collect()
-    assert len(codelinkava._http._sessions) == before
+    assert len(codelinkava.transports.aiohttp._sessions) == before
 
 
 def test_each_thread_loop_gets_its_own_session(server: ScriptedServer) -> None:
@@ -180,7 +180,7 @@ def test_each_thread_loop_gets_its_own_session(server: ScriptedServer) -> None:
 async def test_aclose_session_then_new_requests(server: ScriptedServer) -> None:
     async with asyncio.timeout(5):
         assert "".join([t async for t in stream(server)]) == "Hello, world"
-        await codelinkava._http.aclose_session()
-        await codelinkava._http.aclose_session()  # twice is fine
+        await codelinkava.transports.aiohttp.aclose_session()
+        await codelinkava.transports.aiohttp.aclose_session()  # twice is fine
         assert "".join([t async for t in stream(server)]) == "Hello, world"
     assert len(server.peer_ports) == 2

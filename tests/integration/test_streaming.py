@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import codelinkava._http
+import codelinkava.transports.aiohttp
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts, errors
 from support.scripted import (
     MESSAGES,
@@ -107,14 +107,14 @@ async def test_one_write_per_byte_reaches_the_client_one_byte_at_a_time(
 ) -> None:
     # Guard that the chunking tests really split the stream on the client side.
     sizes: list[int] = []
-    read_chunk = codelinkava._http.Response.read_chunk
+    read_chunk = codelinkava.transports.aiohttp.AiohttpResponse.read_chunk
 
     async def recording(self: Any, deadline: float | None, phase: str) -> bytes:
         data = await read_chunk(self, deadline, phase)
         sizes.append(len(data))
         return data
 
-    monkeypatch.setattr(codelinkava._http.Response, "read_chunk", recording)
+    monkeypatch.setattr(codelinkava.transports.aiohttp.AiohttpResponse, "read_chunk", recording)
     body = sse("ab")
     server.reply(Reply(body=split_every(body, 1), delay=0.003))
     assert await pieces(server) == ["ab"]

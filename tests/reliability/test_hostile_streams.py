@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codelinkava import CodeLinkAva, errors
-from codelinkava.chunks import ChatStreamParser, parse_whole
-from codelinkava.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from codelinkava.formats.openai_chunks import ChatStreamParser, parse_whole
+from codelinkava.formats.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from support.scripted import Reply, ScriptedServer, sse
 
 from .support import MESSAGES

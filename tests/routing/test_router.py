@@ -12,7 +12,7 @@ import pytest
 from codelinkava import errors
 from codelinkava.providers import LocalModel
 from codelinkava.routing import Deployment, Router, RouteRecord, RouterSettings
-from codelinkava.server.limits import MemoryLimiter
+from codelinkava.server.limiters import MemoryLimiter
 from codelinkava.server.routed import DeploymentLimiter
 from support.live_gateway import wait_until
 from support.scripted import (

@@ -12,7 +12,7 @@ import argparse
 import uvicorn
 
 from codelinkava.server import GatewaySettings, create_app
-from codelinkava.server.limits import RedisLimiter
+from codelinkava.server.limiters import RedisLimiter
 
 
 def main() -> None:

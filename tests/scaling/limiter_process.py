@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from codelinkava.server.limits import LimitSpec, RedisLimiter
+from codelinkava.server.limiters import LimitSpec, RedisLimiter
 
 
 async def run(url: str, key: str, rpm: int, count: int) -> int:

@@ -15,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from codelinkava.server import GatewaySettings
-from codelinkava.server.limits import RedisLimiter, SharedGate
+from codelinkava.server.gate import SharedGate
+from codelinkava.server.limiters import RedisLimiter
 from support.live_gateway import LiveGateway, fronting, wait_until
 from support.scripted import Reply, ScriptedServer, Stall, sse
 
@@ -114,7 +115,7 @@ async def test_without_redis_each_process_has_its_own_limit(
 async def test_redis_stopped_mid_run_loses_no_request(
     redis_server: RedisServer, upstream: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="codelinkava.server.limits")
+    caplog.set_level(logging.WARNING, logger="codelinkava.server.limiters")
     upstream.reply(Reply(body=[sse("Hello", ", world")]))
     settings = fronting(upstream.url("/v1"), redis_url=redis_server.url, max_concurrency=8)
     with patient_gateway(settings, redis_server.url) as gateway:

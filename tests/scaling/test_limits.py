@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from codelinkava.server.limits import (
-    Lease,
+from codelinkava.routing import Lease
+from codelinkava.server.limiters import (
     Limiter,
     LimitSpec,
     MemoryLimiter,
@@ -27,7 +27,7 @@ from support.live_gateway import wait_until
 
 from .support import HERE, RedisServer, child_env, stop_process, wait_async
 
-LIMITS_LOG = "codelinkava.server.limits"
+LIMITS_LOG = "codelinkava.server.limiters"
 
 
 @pytest.fixture(params=["memory", "redis"])

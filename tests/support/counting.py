@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codelinkava.transport import Response, Transport, TransportRequest, default_transport
+from codelinkava.transports import Response, Transport, TransportRequest, default_transport
 
 
 class CountingTransport:

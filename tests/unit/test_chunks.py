@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codelinkava.chunks import (
+from codelinkava.errors import StreamError, StreamTruncatedError, UpstreamError
+from codelinkava.formats.openai_chunks import (
     ChatStreamParser,
     _general_chunk,
     _plain_text_chunk,
     parse_whole,
     upstream_error,
 )
-from codelinkava.errors import StreamError, StreamTruncatedError, UpstreamError
-from codelinkava.sse import ServerSentEvent
+from codelinkava.formats.sse import ServerSentEvent
 
 
 def event(data: Any, name: str = "message") -> ServerSentEvent:

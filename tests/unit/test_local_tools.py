@@ -14,7 +14,7 @@ import pytest
 from codelinkava.errors import InvalidRequestError
 from codelinkava.providers._local_tools import (
     MAX_STRING_CHARS,
-    Plan,
+    AnswerPlan,
     plan_request,
     render_messages,
     schema_grammar,
@@ -46,22 +46,22 @@ def refused(fields: dict[str, Any]) -> InvalidRequestError:
 
 
 def test_no_extra_fields_is_a_text_plan() -> None:
-    assert plan_request({}) == Plan()
+    assert plan_request({}) == AnswerPlan()
     assert plan_request({}).mode == "text"
-    assert plan_request({"n": 1, "logprobs": False, "top_logprobs": 0}) == Plan()
+    assert plan_request({"n": 1, "logprobs": False, "top_logprobs": 0}) == AnswerPlan()
 
 
 def test_response_format_text_is_a_text_plan() -> None:
-    assert plan_request({"response_format": {"type": "text"}}) == Plan()
+    assert plan_request({"response_format": {"type": "text"}}) == AnswerPlan()
 
 
 def test_tool_choice_none_with_tools_is_a_text_plan() -> None:
-    assert plan_request({"tools": [WEATHER], "tool_choice": "none"}) == Plan()
+    assert plan_request({"tools": [WEATHER], "tool_choice": "none"}) == AnswerPlan()
 
 
 @pytest.mark.parametrize("choice", [None, "none", "auto"])
 def test_empty_tools_with_a_non_forcing_choice_is_text(choice: Any) -> None:
-    assert plan_request({"tools": [], "tool_choice": choice}) == Plan()
+    assert plan_request({"tools": [], "tool_choice": choice}) == AnswerPlan()
 
 
 # Single answers only ---------------------------------------------------------------
@@ -88,8 +88,8 @@ def test_refusals_name_the_field(fields: dict[str, Any], param: str) -> None:
 
 
 def test_logit_bias_within_range_is_accepted() -> None:
-    assert plan_request({"logit_bias": {"12": 100, 7: -100, "3": 0.5}}) == Plan()
-    assert plan_request({"parallel_tool_calls": False}) == Plan()
+    assert plan_request({"logit_bias": {"12": 100, 7: -100, "3": 0.5}}) == AnswerPlan()
+    assert plan_request({"parallel_tool_calls": False}) == AnswerPlan()
 
 
 def test_n_is_checked_before_anything_else() -> None:

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codelinkava import errors
-from codelinkava.chunks import ChatStreamParser
+from codelinkava.formats.openai_chunks import ChatStreamParser
 from codelinkava.formats.openai_sse import OpenAISSEDecoder
-from codelinkava.sse import SSEDecoder
+from codelinkava.formats.sse import SSEDecoder
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 

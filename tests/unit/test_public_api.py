@@ -15,7 +15,11 @@ import pytest
 import codelinkava
 import codelinkava.chunks
 import codelinkava.config
+import codelinkava.failover
+import codelinkava.formats.openai_chunks
+import codelinkava.formats.sse
 import codelinkava.sse
+import codelinkava.transport
 import codelinkava.types
 from codelinkava import CodeLinkAva, LocalModel, OpenAICompatible, errors
 from codelinkava.providers import AsyncGeneratorProvider, BaseProvider
@@ -59,6 +63,8 @@ def test_contract_names_are_exported() -> None:
         pytest.param(errors, id="errors"),
         pytest.param(codelinkava.sse, id="sse"),
         pytest.param(codelinkava.chunks, id="chunks"),
+        pytest.param(codelinkava.formats.sse, id="formats.sse"),
+        pytest.param(codelinkava.formats.openai_chunks, id="formats.openai_chunks"),
         pytest.param(codelinkava.config, id="config"),
         pytest.param(codelinkava.types, id="types"),
     ],
@@ -68,6 +74,49 @@ def test_every_name_in_all_exists(module: types.ModuleType) -> None:
     assert len(exported) == len(set(exported))
     for name in exported:
         assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("codelinkava.sse", "codelinkava.formats.sse"),
+        ("codelinkava.chunks", "codelinkava.formats.openai_chunks"),
+        ("codelinkava.transport", "codelinkava.transports"),
+        ("codelinkava.failover", "codelinkava.core.failover"),
+        ("codelinkava.server.limits", "codelinkava.server.limiters"),
+    ],
+)
+def test_old_import_paths_reexport_the_new_homes(old: str, new: str) -> None:
+    """Code written against the flat layout of the first rounds goes on working: every
+    public name of the module's new home is the same object under the old path."""
+    import importlib
+
+    before, after = importlib.import_module(old), importlib.import_module(new)
+    assert set(before.__all__) >= set(after.__all__)
+    for name in after.__all__:
+        assert getattr(before, name) is getattr(after, name), f"{old}.{name}"
+
+
+def test_extension_points_are_exported_from_the_top_level() -> None:
+    """What a user builds on -- a transport, a wire format, a request, an HTTP provider,
+    a retry policy -- is importable from `codelinkava` itself, as httpx exports its
+    transports."""
+    from codelinkava.formats import StreamDecoder, WireFormat
+    from codelinkava.providers.http import HTTPChatProvider
+    from codelinkava.request import ChatRequest
+    from codelinkava.transports import MockResponse, MockTransport, Transport, TransportRequest
+
+    for value in (
+        StreamDecoder,
+        WireFormat,
+        HTTPChatProvider,
+        ChatRequest,
+        MockResponse,
+        MockTransport,
+        Transport,
+        TransportRequest,
+    ):
+        assert getattr(codelinkava, value.__name__) is value
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

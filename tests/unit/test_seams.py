@@ -21,7 +21,7 @@ from codelinkava.config import split_options
 from codelinkava.formats import StreamDecoder, WireFormat
 from codelinkava.providers import HTTPChatProvider
 from codelinkava.request import ChatRequest
-from codelinkava.transport import MockResponse, MockTransport, TransportRequest
+from codelinkava.transports import MockResponse, MockTransport, TransportRequest
 from codelinkava.types import Messages, validate_messages
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -172,7 +172,7 @@ async def test_a_whole_json_answer_and_its_chunk() -> None:
 
 def test_every_aiohttp_exception_maps_to_one_of_ours() -> None:
     """`_http.translate_error` is the one place aiohttp's exceptions become ours."""
-    from codelinkava._http import translate_error
+    from codelinkava.transports.aiohttp import translate_error
 
     classes = [
         value

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codelinkava.errors import StreamError
-from codelinkava.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from codelinkava.formats.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 E = ServerSentEvent
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ..chunk import ChatChunk
-from ..chunks import ChatStreamParser, parse_whole
-from ..sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from .base import BodyKind, StreamDecoder, WireFormat, is_html, is_json
+from .openai_chunks import ChatStreamParser, parse_whole
+from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["OPENAI_SSE", "OpenAISSE", "OpenAISSEDecoder"]
 

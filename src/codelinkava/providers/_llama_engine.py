@@ -402,7 +402,7 @@ class Engine:
             while True:
                 item = await pieces.get()
                 if item is _END:
-                    from .._stream_info import report_stream_info
+                    from ..core.stream_info import report_stream_info
 
                     report_stream_info(finish_reason=job.finish_reason or "stop", usage=job.usage())
                     return

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from ..errors import InvalidRequestError
 from ..types import text_of
 
-__all__ = ["MAX_STRING_CHARS", "Plan", "plan_request", "render_messages", "with_instruction"]
+__all__ = ["MAX_STRING_CHARS", "AnswerPlan", "plan_request", "render_messages", "with_instruction"]
 
 #: The longest string a grammar lets the model write where the schema sets no maxLength.
 MAX_STRING_CHARS = 1000
@@ -59,7 +59,7 @@ _UNSUPPORTED_PARTS = {"image_url": "images", "input_audio": "audio", "file": "fi
 
 
 @dataclass(frozen=True)
-class Plan:
+class AnswerPlan:
     """How to answer one request: free text, JSON under a grammar, or one forced tool call."""
 
     mode: Literal["text", "json", "tool"] = "text"
@@ -73,7 +73,7 @@ class Plan:
     tool_name: str | None = None
 
 
-def plan_request(fields: Mapping[str, Any]) -> Plan:
+def plan_request(fields: Mapping[str, Any]) -> AnswerPlan:
     """Check the fields the local model handles beyond sampling, and say how to answer.
 
     Raises InvalidRequestError naming the first field it cannot honour.
@@ -201,7 +201,7 @@ def _chosen_name(choice: Any) -> str:
     )
 
 
-def _tool_plan(function: dict[str, Any], index: int) -> Plan:
+def _tool_plan(function: dict[str, Any], index: int) -> AnswerPlan:
     field = f"tools[{index}].function.parameters"
     parameters = function.get("parameters")
     if parameters is None:
@@ -215,7 +215,7 @@ def _tool_plan(function: dict[str, Any], index: int) -> Plan:
         f"Call the function {name}{about}. Reply with its arguments only: a JSON object "
         f"that matches this JSON schema:\n{_compact(parameters)}"
     )
-    return Plan(
+    return AnswerPlan(
         mode="tool",
         grammar=schema_grammar(parameters, field),
         field=field,
@@ -227,14 +227,14 @@ def _tool_plan(function: dict[str, Any], index: int) -> Plan:
 # response_format -------------------------------------------------------------------------
 
 
-def _format_plan(response_format: Any) -> Plan:
+def _format_plan(response_format: Any) -> AnswerPlan:
     if response_format is None:
-        return Plan()
+        return AnswerPlan()
     kind = response_format.get("type") if isinstance(response_format, Mapping) else None
     if kind == "text":
-        return Plan()
+        return AnswerPlan()
     if kind == "json_object":
-        return Plan(
+        return AnswerPlan(
             mode="json",
             grammar=schema_grammar({"type": "object"}, "response_format"),
             field="response_format",
@@ -248,7 +248,7 @@ def _format_plan(response_format: Any) -> Plan:
     )
 
 
-def _json_schema_plan(spec: Any) -> Plan:
+def _json_schema_plan(spec: Any) -> AnswerPlan:
     field = "response_format.json_schema"
     if not isinstance(spec, Mapping):
         raise InvalidRequestError(
@@ -260,7 +260,7 @@ def _json_schema_plan(spec: Any) -> Plan:
     field += ".schema"
     if not isinstance(schema, Mapping):
         raise InvalidRequestError(f"{field} must be a JSON schema object", param=field)
-    return Plan(
+    return AnswerPlan(
         mode="json",
         grammar=schema_grammar(schema, field),
         field=field,

@@ -19,10 +19,10 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
-from .._stream_info import StreamInfo, capture_stream_info, report_stream_info
-from .._sync import iterate_sync
 from ..chunk import AnswerBuilder, ChatChunk
 from ..config import LIBRARY_OPTIONS
+from ..core.stream_info import StreamInfo, capture_stream_info, report_stream_info
+from ..core.sync import iterate_sync
 from ..errors import InvalidRequestError, ProviderNotWorkingError
 from ..types import Messages
 

@@ -48,7 +48,9 @@ class HTTPChatProvider(AsyncGeneratorProvider):
     ) -> AsyncGenerator[list[str], None]:
         """The same text, a list per network read (what a relay writes in one send)."""
         request = cls.build_request(model, messages, kwargs)
-        from .._chat import stream_texts  # imported on first use: keeps `import codelinkava` light
+        from ..core.stream import (
+            stream_texts,  # imported on first use: keeps `import codelinkava` light
+        )
 
         # aclosing: when our consumer leaves, the core's response closes with us, not at GC.
         async with aclosing(stream_texts(request)) as batches:
@@ -61,7 +63,7 @@ class HTTPChatProvider(AsyncGeneratorProvider):
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """Typed chunks, a list per network read; each keeps the upstream's JSON in `raw`."""
         request = cls.build_request(model, messages, kwargs)
-        from .._chat import stream_chunks
+        from ..core.stream import stream_chunks
 
         async with aclosing(stream_chunks(request)) as batches:
             async for batch in batches:

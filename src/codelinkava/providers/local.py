@@ -29,7 +29,7 @@ from .base import AsyncGeneratorProvider, SetupOption
 
 if TYPE_CHECKING:
     from ._llama_engine import Engine, Job
-    from ._local_tools import Plan
+    from ._local_tools import AnswerPlan
 
 __all__ = ["LocalModel", "default_model_path"]
 
@@ -247,7 +247,7 @@ class LocalModel(AsyncGeneratorProvider):
     @classmethod
     def _prepare(
         cls, model: str, messages: Messages, kwargs: dict[str, Any]
-    ) -> tuple[Engine, list[dict[str, Any]], dict[str, Any], Plan]:
+    ) -> tuple[Engine, list[dict[str, Any]], dict[str, Any], AnswerPlan]:
         model_path = kwargs.pop("model_path", None)
         served = cls.served_model({"model_path": model_path})
         if model and model not in (served, cls.default_model, "local", "default"):
@@ -274,7 +274,7 @@ class LocalModel(AsyncGeneratorProvider):
         engine: Engine,
         messages: list[dict[str, Any]],
         params: dict[str, Any],
-        plan: Plan,
+        plan: AnswerPlan,
         on_job: Callable[[Job], None] | None = None,
     ) -> AsyncGenerator[str, None]:
         """The engine's pieces, once llama.cpp has accepted the plan's grammar."""
@@ -344,7 +344,7 @@ class LocalModel(AsyncGeneratorProvider):
         yield [ChatChunk(finish_reason=finish, usage=job.usage())]
 
 
-def _call_header(plan: Plan) -> ChatChunk:
+def _call_header(plan: AnswerPlan) -> ChatChunk:
     """A tool call's first delta: its id, type and name, arguments still empty."""
     call = ToolCallDelta(
         index=0,

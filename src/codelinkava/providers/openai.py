@@ -102,7 +102,7 @@ class OpenAICompatible(HTTPChatProvider):
         base = cls.base_url({"base_url": kwargs.pop("base_url", None)})
         api_key = kwargs.pop("api_key", None) or os.environ.get(OPENAI_KEY_ENV)
         options, _ = split_options(kwargs, cls.retry_policy)
-        from .._chat import fetch_json
+        from ..core.stream import fetch_json
 
         listing = await fetch_json(
             base.rstrip("/") + "/models", cls._headers(api_key, options.headers), options

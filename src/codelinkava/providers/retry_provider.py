@@ -28,10 +28,10 @@ from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from .._sync import iterate_sync
 from ..chunk import AnswerBuilder, ChatChunk, commits_answer
+from ..core.failover import moves_on
+from ..core.sync import iterate_sync
 from ..errors import InvalidRequestError, ProviderError, ProviderNotWorkingError
-from ..failover import moves_on
 from ..types import Messages
 from .base import AsyncGeneratorProvider, chunks_of, fold, texts_of
 

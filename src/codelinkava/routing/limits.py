@@ -22,12 +22,14 @@ __all__ = ["UNLIMITED", "DeploymentLimits", "Lease", "NoLimits"]
 
 
 class Lease(Protocol):
-    """A place within a deployment's limits, held for one attempt."""
+    """A place within some limits, held by one request or attempt: a deployment's (the
+    router's), or the gateway's own concurrency limit (`server/limits.py`'s limiters
+    hand out the same kind)."""
 
-    async def release(self, tokens: int) -> None:
-        """The attempt is over and used `tokens` (prompt + completion, counted or estimated).
+    async def release(self, tokens: int = 0) -> None:
+        """The request is over and used `tokens` (prompt + completion, counted or estimated).
 
-        Called once, also when the attempt failed or was cancelled; it must
+        Idempotent, called also when the request failed or was cancelled; it must
         be quick and must not raise (a limiter that cannot reach its store
         logs and forgets).
         """
@@ -46,7 +48,7 @@ class DeploymentLimits(Protocol):
 class _FreeLease:
     __slots__ = ()
 
-    async def release(self, tokens: int) -> None:
+    async def release(self, tokens: int = 0) -> None:
         return None
 
 

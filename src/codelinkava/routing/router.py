@@ -33,6 +33,7 @@ from functools import cached_property
 from typing import Any
 
 from ..chunk import ChatChunk
+from ..core.failover import moves_on
 from ..errors import (
     InvalidRequestError,
     ModelNotFoundError,
@@ -40,7 +41,6 @@ from ..errors import (
     ProviderNotWorkingError,
     RateLimitError,
 )
-from ..failover import moves_on
 from ..types import estimate_prompt_tokens
 from .attempts import Attempt, PumpedAttempt
 from .deployment import Deployment

@@ -21,7 +21,7 @@ from .outcome import Outcome
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .routes import GatewayState
+    from .state import GatewayState
 
 __all__ = ["ACCESS_LOGGER", "AccessLog", "access_fields", "install_access_log"]
 

@@ -25,12 +25,13 @@ from .access_log import install_access_log
 from .backend import Backend, SingleProvider
 from .chat_page import page_routes
 from .handlers import install_handlers
-from .limits import Limiter
+from .limiters import Limiter
 from .metrics import install_metrics
 from .middleware import AuthMiddleware, BodyLimitMiddleware
 from .outcome import OutcomeHook
-from .routes import GatewayState, install_routes
+from .routes import install_routes
 from .settings import GatewaySettings
+from .state import GatewayState
 
 __all__ = ["create_app"]
 

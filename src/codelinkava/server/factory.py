@@ -22,7 +22,8 @@ from codelinkava.providers import get_provider
 from .access_log import ACCESS_LOGGER
 from .app import create_app
 from .backend import Backend, SingleProvider
-from .limits import Limiter, make_limiter
+from .defaults import MAX_BODY_BYTES, MAX_CONCURRENCY
+from .limiters import Limiter, make_limiter
 from .settings import GatewaySettings
 
 __all__ = ["SPEC_ENV", "ServeSpec", "app_from_environment", "build_app"]
@@ -42,8 +43,8 @@ class ServeSpec:
     #: Shared limits through this Redis (a config file's redis settings are used otherwise).
     redis_url: str | None = None
     api_key: str | None = None
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_concurrency: int = 64
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_concurrency: int = MAX_CONCURRENCY
     cors_origins: list[str] = field(default_factory=list)
     access_log_json: bool = False
     #: uvicorn's level; the access log (INFO lines) is written at `info` and `debug` only.

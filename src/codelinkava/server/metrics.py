@@ -45,12 +45,12 @@ from prometheus_client import (
 from starlette.responses import Response
 
 from .outcome import Outcome
-from .routes import OVERLOADED
+from .state import OVERLOADED
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .routes import GatewayState
+    from .state import GatewayState
 
 __all__ = [
     "MULTIPROC_ENV",

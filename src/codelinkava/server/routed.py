@@ -9,7 +9,7 @@ from codelinkava.routing import Deployment, Lease, Router
 from codelinkava.routing.limits import UNLIMITED
 
 from .backend import Call
-from .limits import Limiter, LimitSpec
+from .limiters import Limiter, LimitSpec
 
 __all__ = ["DeploymentLimiter", "RouterBackend"]
 

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["API_KEY_ENV", "GatewaySettings"]
+from .defaults import API_KEY_ENV, MAX_BODY_BYTES, MAX_CONCURRENCY, MAX_MESSAGES
 
-API_KEY_ENV = "CODELINKAVA_API_KEY"
+__all__ = ["API_KEY_ENV", "GatewaySettings"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ class GatewaySettings:
     provider_options: dict[str, Any] = field(default_factory=dict)
     model: str | None = None  # the model named in /v1/models and used when a request names none
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_concurrency: int = 64
-    max_messages: int = 2048
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_concurrency: int = MAX_CONCURRENCY
+    max_messages: int = MAX_MESSAGES
     cors_origins: tuple[str, ...] = ()
     chat_page: bool = True  # the chat page at `/` (server/static/)
     preload: bool = True  # load the local model at start-up, not on the first request

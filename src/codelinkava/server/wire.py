@@ -19,8 +19,8 @@ from codelinkava.providers.base import reserved_option_names
 
 __all__ = [
     "ChatCompletionRequest",
+    "ChatMessage",
     "CodeLinkAvaRequest",
-    "Message",
     "StreamOptions",
     "reserved_field",
 ]
@@ -36,7 +36,7 @@ _PART_KEYS = {
 }
 
 
-class Message(BaseModel):
+class ChatMessage(BaseModel):
     """One message; tool calls, tool results, names and content parts travel as sent."""
 
     model_config = ConfigDict(extra="allow")
@@ -157,7 +157,7 @@ class ChatCompletionRequest(_Fields):
     """`POST /v1/chat/completions`, OpenAI's shape."""
 
     model: str = ""
-    messages: list[Message] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
 
 
@@ -165,7 +165,7 @@ class CodeLinkAvaRequest(_Fields):
     """`POST /api/chat`, the seed's shape: streams unless told otherwise, temperature 0.6."""
 
     model: str = ""
-    messages: list[Message] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = True
     temperature: float | None = Field(default=0.6, ge=0, le=2)
 

@@ -15,10 +15,9 @@ import json
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from ._stream_info import report_stream_info
-from .chunk import ChatChunk
-from .config import ClientOptions
-from .errors import (
+from ..chunk import ChatChunk
+from ..config import ClientOptions
+from ..errors import (
     InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
@@ -29,10 +28,11 @@ from .errors import (
     body_preview,
     make_status_error,
 )
-from .formats.base import BodyKind, StreamDecoder, WireFormat
-from .request import ChatRequest
-from .retry import RetryPolicy
-from .transport import Response, Transport, TransportRequest, default_transport
+from ..formats.base import BodyKind, StreamDecoder, WireFormat
+from ..request import ChatRequest
+from ..retry import RetryPolicy
+from ..transports import Response, Transport, TransportRequest, default_transport
+from .stream_info import report_stream_info
 
 __all__ = ["fetch_json", "stream_chunks", "stream_texts"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import (
+from ..errors import (
     InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
@@ -29,11 +29,11 @@ from .errors import (
     ResponseStatusError,
     StreamTruncatedError,
 )
-from .transport import TransportRequest, timeout_message
+from .base import TransportRequest, timeout_message
 
 __all__ = [
+    "AiohttpResponse",
     "AiohttpTransport",
-    "Response",
     "aclose_session",
     "get_session",
     "translate_error",
@@ -100,7 +100,7 @@ def _host(url: str) -> str:
         return url
 
 
-class Response:
+class AiohttpResponse:
     """A response whose body is read piece by piece under our time limits."""
 
     __slots__ = (
@@ -275,7 +275,9 @@ def translate_error(
 class AiohttpTransport:
     """The default transport: aiohttp, one pooled session per event loop."""
 
-    async def open(self, request: TransportRequest, deadline: float | None, phase: str) -> Response:
+    async def open(
+        self, request: TransportRequest, deadline: float | None, phase: str
+    ) -> AiohttpResponse:
         """Send one request and return once the status and headers are in."""
         session = await get_session()
         url = request.url
@@ -305,4 +307,4 @@ class AiohttpTransport:
                 "its body, so point the client at the new URL",
                 status=moved.status,
             )
-        return Response(raw, url)
+        return AiohttpResponse(raw, url)

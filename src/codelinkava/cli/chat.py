@@ -8,8 +8,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .errors import InvalidRequestError, ProviderError
-from .providers import AsyncGeneratorProvider, get_provider
+from ..errors import InvalidRequestError, ProviderError
+from ..providers import AsyncGeneratorProvider, get_provider
 
 __all__ = ["run_chat"]
 

@@ -27,7 +27,7 @@ import threading
 from collections.abc import AsyncGenerator, Iterator
 from typing import TypeVar
 
-from .errors import ProviderError
+from ..errors import ProviderError
 
 __all__ = ["iterate_sync"]
 
@@ -68,10 +68,10 @@ class _LoopThread:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None or not thread.is_alive():
             return
-        if "codelinkava._http" in sys.modules:
-            from . import _http
+        if "codelinkava.transports.aiohttp" in sys.modules:
+            from ..transports import aiohttp as transport
 
-            future = asyncio.run_coroutine_threadsafe(_http.aclose_session(), loop)
+            future = asyncio.run_coroutine_threadsafe(transport.aclose_session(), loop)
             with contextlib.suppress(Exception):  # best effort at exit
                 future.result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)

@@ -1,4 +1,7 @@
-"""The `codelinkava` command: chat, serve, providers.
+"""The `codelinkava` command's parser and dispatch: chat, serve, providers.
+
+Each command runs in a module of its own (`chat.py`, `serve.py`, `providers.py`),
+imported when it is chosen, so `--help` loads none of them.
 
 Built on the public library like any other user (httpx's `_main.py` habit).
 Every failure a user can cause ends in one line on stderr and a non-zero
@@ -9,19 +12,15 @@ exit code, never a traceback: 1 for provider errors, 2 for usage errors,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from .config import split_options
-from .errors import InvalidRequestError, ProviderError, ProviderNotWorkingError
-from .providers import DEFAULT_PROVIDER, PROVIDERS, AsyncGeneratorProvider, get_provider
-
-API_KEY_ENV = "CODELINKAVA_API_KEY"  # the gateway's own key (server/settings.py reads it too)
+from .. import __version__
+from ..errors import InvalidRequestError, ProviderError
+from ..providers import DEFAULT_PROVIDER, PROVIDERS, AsyncGeneratorProvider, get_provider
+from ..server.defaults import API_KEY_ENV, MAX_BODY_BYTES, MAX_CONCURRENCY
 
 __all__ = ["main"]
 
@@ -99,15 +98,14 @@ def _add_serve_command(commands: Any) -> None:
         help=f"require `Authorization: Bearer KEY` on every route but /health and the page "
         f"(default: ${API_KEY_ENV}, else the config's master_key; none means open)",
     )
-    serve.add_argument(
-        "--max-concurrency", type=int, default=64, help="streams at once before 503 (default 64)"
-    )
+    most = f"streams at once before 503 (default {MAX_CONCURRENCY})"
+    serve.add_argument("--max-concurrency", type=int, default=MAX_CONCURRENCY, help=most)
     _add_upstream_limits(serve)
     serve.add_argument(
         "--max-body-bytes",
         type=int,
-        default=2 * 1024 * 1024,
-        help="largest request body (default 2 MiB)",
+        default=MAX_BODY_BYTES,
+        help=f"largest request body (default {MAX_BODY_BYTES // 2**20} MiB)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -212,142 +210,23 @@ def _provider_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ._cli_chat import run_chat
+    from .chat import run_chat
 
     name = _choose_provider(args)
     return run_chat(args, name, _provider_options(args, name))
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn  # noqa: F401
+    from .serve import run_serve
 
-        from .server.factory import ServeSpec, build_app
-    except ImportError as exc:
-        raise InvalidRequestError(
-            f"the gateway needs its extras: pip install 'codelinkava[server]' ({exc})"
-        ) from None
-    if args.workers < 1:
-        raise InvalidRequestError("--workers must be at least 1")
     name = _choose_provider(args)
-    options = _provider_options(args, name)
-    if get_provider(name).uses_network:
-        if args.timeout is not None:
-            options["timeout"] = args.timeout
-        if args.max_retries is not None:
-            options["max_retries"] = args.max_retries
-        split_options({k: v for k, v in options.items() if k in ("timeout", "max_retries")})
-    spec = ServeSpec(
-        provider=name,
-        provider_options=options,
-        model=args.model,
-        config=args.config,
-        redis_url=args.redis_url,
-        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
-        max_body_bytes=args.max_body_bytes,
-        max_concurrency=args.max_concurrency,
-        cors_origins=list(args.cors_origin),
-        access_log_json=args.log_json,
-        log_level=args.log_level,
-    )
-    app = build_app(spec)  # also checks a config file before any worker starts
-    if not args.config:
-        # One provider and nothing else to serve: a model that cannot run here is an
-        # error now, in one line, not a failed start-up in uvicorn's log.
-        get_provider(name).preflight(options)
-    keyed = ", key required" if app.state.gateway.settings.api_key else ""
-    what = f"config {args.config}" if args.config else f"provider {name}"
-    print(
-        f"codelinkava gateway on http://{args.host}:{args.port} ({what}{keyed}, "
-        f"{args.workers} worker{'s' if args.workers > 1 else ''})",
-        file=sys.stderr,
-    )
-    _run_uvicorn(args, app, spec)
-    return 0
-
-
-def _run_uvicorn(args: argparse.Namespace, app: Any, spec: Any) -> None:
-    """One process serving `app`, or `--workers` processes each building it from `spec`."""
-    import uvicorn
-
-    run: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "timeout_graceful_shutdown": args.grace,
-        "access_log": args.log_level == "debug",
-        "http": _http_protocol(),
-    }
-    if args.workers == 1:
-        uvicorn.run(app, **run)
-        return
-    from .server.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
-
-    given = os.environ.get(MULTIPROC_ENV)
-    # Before the workers start: they inherit the directory, emptied of an earlier run's files.
-    metrics_dir = prepare_multiprocess_dir(given)
-    spec.to_environment()
-    try:
-        uvicorn.run(
-            "codelinkava.server.factory:app_from_environment",
-            factory=True,
-            workers=args.workers,
-            **run,
-        )
-    finally:
-        if not given:
-            import shutil
-
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _http_protocol() -> str:
-    """uvicorn's httptools protocol with our head limit and read deadlines, by import name
-    (worker processes import it); plain "auto" without httptools."""
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "auto"  # no head-size limit or read deadlines (README, "The gateway")
-    return "codelinkava.server.protocol:GuardedHttpToolsProtocol"
-
-
-async def _check(
-    provider: type[AsyncGeneratorProvider], options: dict[str, Any], limit: float
-) -> str:
-    started = time.perf_counter()
-    network = {"timeout": limit, "max_retries": 0} if provider.uses_network else {}
-    try:
-        async with asyncio.timeout(limit):
-            agen = provider.create_async_generator(
-                await provider.pick_model(options),
-                [{"role": "user", "content": "Say OK."}],
-                max_tokens=4,
-                **options,
-                **network,
-            )
-            try:
-                async for _ in agen:
-                    break
-            finally:
-                await agen.aclose()
-    except ProviderNotWorkingError as exc:  # it cannot run here: say why, in full
-        return f"unavailable ({exc})"
-    except (ProviderError, TimeoutError) as exc:
-        return f"down ({type(exc).__name__}: {str(exc)[:120]})"
-    return f"ok ({(time.perf_counter() - started) * 1000:.0f} ms to first chunk)"
+    return run_serve(args, name, _provider_options(args, name))
 
 
 def _providers(args: argparse.Namespace) -> int:
-    for name in sorted(PROVIDERS, key=lambda n: (n != DEFAULT_PROVIDER, n)):  # the default first
-        provider = PROVIDERS[name]
-        options = _provider_options(args, name)
-        models = ", ".join(provider.models) or "(whatever the server serves)"
-        where = provider.describe_endpoint(options)
-        line = f"{name:<12} {provider.__name__:<17} models: {models:<28} {where}"
-        if not args.no_check:
-            line += "  " + asyncio.run(_check(provider, options, args.timeout))
-        print(line)
-    return 0
+    from .providers import list_providers
+
+    return list_providers(args, _provider_options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
