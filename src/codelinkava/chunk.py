@@ -15,7 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnswerBuilder", "ChatChunk", "ToolCall", "ToolCallDelta", "commits_answer"]
+__all__ = [
+    "AnswerBuilder",
+    "ChatChunk",
+    "ToolCall",
+    "ToolCallDelta",
+    "commits_answer",
+    "usage_counts",
+]
 
 
 @dataclass(slots=True)
@@ -190,4 +197,17 @@ def commits_answer(chunks: Iterable[ChatChunk]) -> bool:
         or chunk.finish_reason
         or chunk.usage is not None
         for chunk in chunks
+    )
+
+
+def usage_counts(usage: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
+    """(prompt tokens, completion tokens) as an upstream's OpenAI-shaped usage reports
+    them, each None when missing or not an integer. The one reading of `usage` for the
+    router's limits, the gateway's metrics and the usage it reports."""
+    if not usage:
+        return None, None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return (
+        prompt if type(prompt) is int else None,
+        completion if type(completion) is int else None,
     )

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from ..chunk import ChatChunk, commits_answer
+from ..chunk import ChatChunk, commits_answer, usage_counts
 from .limits import Lease
 from .state import DeploymentState
 
@@ -61,15 +61,10 @@ class Attempt:
 
     def tokens(self, prompt_estimate: int) -> int:
         """The tokens it used: the upstream's count when it gave one, else ours."""
-        usage = self.usage
-        if usage:
-            total = usage.get("total_tokens")
-            if isinstance(total, int):
-                return total
-            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            if isinstance(completion, int):
-                return completion + (prompt if isinstance(prompt, int) else prompt_estimate)
-        return prompt_estimate + self.pieces
+        prompt, completion = usage_counts(self.usage)
+        if completion is None:
+            return prompt_estimate + self.pieces
+        return completion + (prompt_estimate if prompt is None else prompt)
 
     async def read_first(self) -> list[ChatChunk]:
         """Wait for the first chunks that say something (see `commits_answer`), with any

@@ -47,7 +47,7 @@ from .deployment import Deployment
 from .health import Health
 from .latency import FirstChunkTimes
 from .limits import DeploymentLimits, NoLimits
-from .record import RouteRecord, RouteReport
+from .record import RouteRecord
 from .settings import HedgePolicy, RouterSettings
 from .state import DeploymentState
 from .strategies import STRATEGIES
@@ -73,7 +73,7 @@ class Plan:
     #: Whether every deployment it may reach streams Anthropic events a relay may forward.
     relays_anthropic_events: bool = False
     #: Where the router reports as it goes (the gateway passes its `Call`).
-    record: RouteReport = field(default_factory=RouteRecord)
+    record: RouteRecord = field(default_factory=RouteRecord)
     #: Whether some deployment was skipped at its rate limit.
     rate_limited: bool = False
 

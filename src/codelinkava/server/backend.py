@@ -11,35 +11,27 @@ implements the same protocol.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from codelinkava.chunk import ChatChunk
 from codelinkava.errors import InvalidRequestError
 from codelinkava.providers import AsyncGeneratorProvider
+from codelinkava.routing.record import RouteRecord
 
 __all__ = ["Backend", "Call", "SingleProvider"]
 
 
-@dataclass
-class Call:
-    """One answer on its way: its chunk batches and where they come from."""
+@dataclass(kw_only=True)
+class Call(RouteRecord):
+    """One answer on its way: its chunk batches, where they come from, and (filled in
+    by a router as it goes, read when the response ends) what routing it did."""
 
     batches: AsyncGenerator[list[ChatChunk], None]
-    #: The name of what answers (metrics' `deployment` label).
-    deployment: str
     #: Whether each chunk's `raw` is an OpenAI `chat.completion.chunk` to forward untouched.
     relays_openai_chunks: bool
     #: Whether each chunk's `raw` is an Anthropic Messages stream event to forward untouched.
     relays_anthropic_events: bool = False
-    #: Filled in by a router as it goes (read when the response ends, for the metrics):
-    #: the deployments that failed before the first chunk, whether a fallback group
-    #: answered, how many deployments were skipped for their rate limits, and the
-    #: completion tokens of hedged attempts that lost the race and were cancelled.
-    attempts: list[str] = field(default_factory=list)
-    fallback: bool = False
-    rate_limited: int = 0
-    hedge_tokens: int = 0
 
 
 class Backend(Protocol):

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from starlette.responses import Response
 
 from codelinkava import errors
-from codelinkava.chunk import AnswerBuilder, ChatChunk
+from codelinkava.chunk import AnswerBuilder, ChatChunk, usage_counts
 
 from .backend import Call
 from .errors import error_payload, provider_error_response, public_message, status_for
@@ -87,15 +87,15 @@ def _compact(value: Any) -> str:
 
 
 def make_usage(usage: dict[str, Any] | None, pieces: int, prompt_estimate: int) -> dict[str, Any]:
-    """The provider's usage if it reported one, else our own count."""
-    if usage and isinstance(usage.get("completion_tokens"), int):
-        usage = dict(usage)
-    else:
-        usage = {"prompt_tokens": prompt_estimate, "completion_tokens": pieces}
-    usage.setdefault("prompt_tokens", prompt_estimate)
-    usage["total_tokens"] = int(usage.get("prompt_tokens") or 0) + int(
-        usage.get("completion_tokens") or 0
-    )
+    """The provider's usage if it reported one (with its other fields), else our own
+    count; `total_tokens` always the sum."""
+    prompt, completion = usage_counts(usage)
+    if completion is None or usage is None:
+        usage, completion = {}, pieces
+    usage = dict(usage)
+    usage["prompt_tokens"] = prompt_estimate if prompt is None else prompt
+    usage["completion_tokens"] = completion
+    usage["total_tokens"] = usage["prompt_tokens"] + completion
     return usage
 
 

@@ -11,20 +11,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from codelinkava.routing.record import RouteRecord
+
 __all__ = ["Outcome", "OutcomeHook", "notify"]
 
 log = logging.getLogger("codelinkava.server")
 
 
-@dataclass(slots=True)
-class Outcome:
-    """One response: what was asked, who answered, how fast, how it ended."""
+@dataclass
+class Outcome(RouteRecord):
+    """One response: what was asked, who answered (the routing facts: `RouteRecord`), how
+    fast, how it ended."""
 
     route: str
     model: str
     stream: bool
     started: float  # loop time when the request was admitted
-    deployment: str = ""
     status: int = 200
     #: The error's code (`upstream_timeout`, `client_disconnected`, ...), "" when it went well.
     error: str = ""
@@ -36,11 +38,6 @@ class Outcome:
     pieces: int = 0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    #: Deployments that failed before the first chunk; whether a fallback group answered.
-    attempts: list[str] = field(default_factory=list)
-    fallback: bool = False
-    rate_limited: int = 0
-    hedge_tokens: int = 0
 
     @property
     def time_to_first_chunk(self) -> float | None:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from codelinkava import errors
-from codelinkava.chunk import AnswerBuilder, ChatChunk, commits_answer
+from codelinkava.chunk import AnswerBuilder, ChatChunk, commits_answer, usage_counts
 
 from .backend import Call
 from .encoders import AnswerEncoder
@@ -123,11 +123,7 @@ class _ChatResponse(Response):
         finally:
             watch.stop()
             outcome.ended = loop.time()
-            outcome.deployment = call.deployment  # a router names the one that answered as it goes
-            outcome.attempts = call.attempts
-            outcome.fallback = call.fallback
-            outcome.rate_limited = call.rate_limited
-            outcome.hedge_tokens = call.hedge_tokens
+            outcome.take_report(call)  # a router names the one that answered as it goes
             self._count_tokens()
             self.on_close(outcome)
 
@@ -135,9 +131,7 @@ class _ChatResponse(Response):
         outcome, usage = self.outcome, self.encoder.usage
         outcome.pieces = self.encoder.pieces
         if usage:
-            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            outcome.prompt_tokens = prompt if isinstance(prompt, int) else None
-            outcome.completion_tokens = completion if isinstance(completion, int) else None
+            outcome.prompt_tokens, outcome.completion_tokens = usage_counts(usage)
         else:
             outcome.completion_tokens = outcome.pieces
 
