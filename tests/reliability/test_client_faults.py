@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 from codelinkava import CodeLinkAva, OpenAICompatible, Timeouts, errors
-from codelinkava.providers import HTTPChatProvider
-from codelinkava.retry import RetryPolicy
 from support.scripted import (
     Close,
     Reply,
@@ -38,10 +36,7 @@ HTML = b"<!doctype html><html><head><title>502 Bad Gateway</title></head><body>n
 HALF_EURO = b'data: {"choices":[{"delta":{"content":"\xe2\x82'  # 2 of the 3 bytes of U+20AC
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = RetryPolicy(initial_backoff=0.005, max_backoff=0.01)
-    monkeypatch.setattr(HTTPChatProvider, "retry_policy", fast)
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 @pytest.fixture(params=["codelinkava", "openai"])

@@ -23,17 +23,10 @@ from codelinkava.providers import HTTPChatProvider
 from codelinkava.request import ChatRequest
 from codelinkava.transports import MockResponse, MockTransport, TransportRequest
 from codelinkava.types import Messages, validate_messages
+from support.builders import FAST_RETRY as FAST
+from support.builders import sse
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-FAST = RetryPolicy(initial_backoff=0.001, max_backoff=0.002)
-
-
-def sse(*texts: str, done: bool = True) -> bytes:
-    out = b"".join(
-        b"data: " + json.dumps({"choices": [{"delta": {"content": t}}]}).encode() + b"\n\n"
-        for t in texts
-    )
-    return out + (b"data: [DONE]\n\n" if done else b"")
 
 
 async def collect(**kwargs: Any) -> list[str]:
