@@ -23,6 +23,7 @@ from .errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    RateLimitError,
     ResponseStatusError,
     StreamError,
     StreamTruncatedError,
@@ -95,44 +96,96 @@ async def _stream(
     Yields lists: the items decoded from one network read, together. A client
     yields them one by one; a relay (the gateway) writes each list with one
     send, which halved its CPU per chunk on fast upstreams (bench/FINDINGS.md).
+    A status the stream itself reports before the answer began (Anthropic's
+    `overloaded_error`) is retried as that status would be, from the same budget.
     """
     payload = encode_body(request.body)
-    options = request.options
     loop = asyncio.get_running_loop()
-    timeouts = options.timeouts
+    timeouts = request.options.timeouts
     total_deadline = None if timeouts.total is None else loop.time() + timeouts.total
-    response, first, first_deadline, first_phase = await _send_with_retries(
-        request, payload, total_deadline
-    )
-    wire = request.wire
-    try:
-        body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
-        if body_kind == "whole":
-            chunk = await _read_whole(request, response, first, total_deadline)
-            report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
-            items = whole(chunk)
-            if items:
-                yield items
+    attempt = 0
+    while True:
+        response, first, first_deadline, first_phase, attempt = await _send_with_retries(
+            request, payload, total_deadline, attempt
+        )
+        wire = request.wire
+        try:
+            body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
+            if body_kind == "whole":
+                chunk = await _read_whole(request, response, first, total_deadline)
+                report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
+                items = whole(chunk)
+                if items:
+                    yield items
+                return
+            if body_kind != "stream":
+                preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
+                raise StreamError(
+                    f"expected {wire.name} from {request.url} but got "
+                    f"{response.content_type or 'no content type'} (HTTP {response.status}): "
+                    f"{body_preview(preview)}"
+                )
+            async for batch in _stream_body(response, request, view, first, total_deadline):
+                yield batch
             return
-        if body_kind != "stream":
-            preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
-            raise StreamError(
-                f"expected {wire.name} from {request.url} but got "
-                f"{response.content_type or 'no content type'} (HTTP {response.status}): "
-                f"{body_preview(preview)}"
-            )
-        decoder = wire.decoder()
+        except _HeldBack as held:
+            error = held.error
+            delay = _backoff(request.options.retry, attempt, error, loop, total_deadline)
+            if delay is None:
+                if held.items:
+                    yield held.items
+                raise error from None
+        finally:
+            response.close()
+        attempt += 1
+        await asyncio.sleep(delay)
+
+
+class _HeldBack(Exception):
+    """The stream reported a status before its answer began; `items` were held back."""
+
+    def __init__(self, error: ResponseStatusError, items: list[Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.items = items
+
+
+async def _stream_body(
+    response: Response,
+    request: ChatRequest,
+    view: Callable[[StreamDecoder], Callable[[bytes], Iterator[T]]],
+    first: bytes,
+    total_deadline: float | None,
+) -> AsyncGenerator[list[T], None]:
+    """Decode a streamed body to its end check, holding back what the stream sends
+    before its answer begins (`StreamDecoder.before_answer`)."""
+    decoder = request.wire.decoder()
+    held: list[T] = []
+    try:
         async for batch in _decode(
             response, decoder, view(decoder), first, request, total_deadline
         ):
+            if decoder.before_answer:
+                held.extend(batch)
+                continue
+            if held:
+                batch, held = held + batch, []
             yield batch
-        if decoder.done:
-            await response.finish()
-        else:
-            decoder.close()
-        report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
-    finally:
-        response.close()
+    except ResponseStatusError as exc:
+        if decoder.before_answer:
+            raise _HeldBack(exc, held) from None
+        raise
+    except ProviderError:
+        if held:
+            yield held
+        raise
+    if held:
+        yield held
+    if decoder.done:
+        await response.finish()
+    else:
+        decoder.close()
+    report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
 
 
 async def _classify(
@@ -234,9 +287,10 @@ async def _read_whole(
 
 
 async def _send_with_retries(
-    request: ChatRequest, payload: bytes, total_deadline: float | None
-) -> tuple[Response, bytes, float | None, str]:
-    """A 2xx response, the first piece of its body, and the first-chunk deadline it met.
+    request: ChatRequest, payload: bytes, total_deadline: float | None, attempt: int = 0
+) -> tuple[Response, bytes, float | None, str, int]:
+    """A 2xx response, the first piece of its body, the first-chunk deadline it met, and
+    the number of the attempt that got it (counting from `attempt`, the tries made before).
 
     Retries what the policy allows, only before any text was seen. The
     first-chunk limit runs from sending the request, headers included.
@@ -246,22 +300,46 @@ async def _send_with_retries(
     policy = options.retry
     transport = options.transport or default_transport()
     wire_request = _wire_request(request.method, request.url, request.headers, payload, options)
-    attempt = 0
     while True:
         deadline, phase = _deadline(
             loop, options.timeouts.first_chunk, total_deadline, "first_chunk"
         )
         outcome = await _attempt(transport, wire_request, request.url, policy, deadline, phase)
         if not isinstance(outcome[0], ProviderError):
-            return outcome
+            return (*outcome, attempt)
         error, retry_after = outcome[0], outcome[1]
-        if attempt >= policy.max_retries:
-            raise error
-        delay = policy.delay(attempt, retry_after)
-        if total_deadline is not None and loop.time() + delay >= total_deadline:
+        delay = _backoff(policy, attempt, error, loop, total_deadline, retry_after)
+        if delay is None:
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+def _backoff(
+    policy: RetryPolicy,
+    attempt: int,
+    error: ProviderError,
+    loop: asyncio.AbstractEventLoop,
+    total_deadline: float | None,
+    retry_after: float | None = None,
+) -> float | None:
+    """How long to wait before retrying `error` after try number `attempt`; None: do not.
+
+    `retry_after` is the server's wait, already allowed by the policy; a rate limit
+    the stream itself reported carries its own. A status error is retried only when
+    the policy retries its status.
+    """
+    if attempt >= policy.max_retries:
+        return None
+    if isinstance(error, ResponseStatusError) and retry_after is None:
+        if not policy.retries_status(error.status):
+            return None
+        if isinstance(error, RateLimitError):
+            retry_after = error.retry_after
+    delay = policy.delay(attempt, retry_after)
+    if total_deadline is not None and loop.time() + delay >= total_deadline:
+        return None
+    return delay
 
 
 _Failure = tuple[
