@@ -1,5 +1,5 @@
 """codelinkava: streaming chat completions from CodeLinkAva, any OpenAI-compatible
-endpoint, or an embedded local model.
+endpoint, any Anthropic Messages endpoint, or an embedded local model.
 
     async for text in CodeLinkAva.create_async_generator("gpt-3.5-turbo", messages):
         print(text, end="")
@@ -17,6 +17,7 @@ from .chunk import AnswerBuilder, ChatChunk, ToolCall, ToolCallDelta
 from .config import Timeouts
 from .providers import (
     PROVIDERS,
+    Anthropic,
     AsyncGeneratorProvider,
     BaseProvider,
     CodeLinkAva,
@@ -30,6 +31,7 @@ from .retry import RetryPolicy
 __all__ = [
     "PROVIDERS",
     "AnswerBuilder",
+    "Anthropic",
     "AsyncGeneratorProvider",
     "BaseProvider",
     "ChatChunk",

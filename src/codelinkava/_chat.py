@@ -233,7 +233,7 @@ async def _decode(
                     # caller promptly: its first item need not wait for the last.
                     yield batch
                     batch = []
-        except StreamError:
+        except ProviderError:  # a broken event, or a status the stream reported
             if batch:
                 yield batch
             raise

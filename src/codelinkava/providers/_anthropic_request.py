@@ -106,8 +106,8 @@ def messages_body(
 
 def translate_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The body fields for the caller's OpenAI-named (or Anthropic-native) fields."""
-    for name in fields:
-        if name not in REQUEST_FIELDS:
+    for name, value in fields.items():
+        if name not in REQUEST_FIELDS and value is not None:  # null reads like not given
             raise _refuse(f"Anthropic cannot honour the field {name!r}", name)
     out: dict[str, Any] = {}
     for name, allowed in _OFF_ONLY.items():
