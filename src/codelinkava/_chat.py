@@ -111,34 +111,55 @@ async def _stream(
         wire = request.wire
         try:
             body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
-            if body_kind == "whole":
-                chunk = await _read_whole(request, response, first, total_deadline)
-                report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
-                items = whole(chunk)
-                if items:
-                    yield items
-                return
             if body_kind != "stream":
-                preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
-                raise StreamError(
-                    f"expected {wire.name} from {request.url} but got "
-                    f"{response.content_type or 'no content type'} (HTTP {response.status}): "
-                    f"{body_preview(preview)}"
+                chunk = await _not_streamed(
+                    request, response, body_kind, first, (first_deadline, total_deadline)
                 )
-            async for batch in _stream_body(response, request, view, first, total_deadline):
+                report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
+                if parts := whole(chunk):
+                    yield parts
+                return
+            decoder = wire.decoder()
+            async for batch in _decode(
+                response, decoder, view(decoder), first, request, total_deadline
+            ):
                 yield batch
+            if decoder.done:
+                await response.finish()
+            else:
+                decoder.close()
+            report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
             return
         except _HeldBack as held:
-            error = held.error
-            delay = _backoff(request.options.retry, attempt, error, loop, total_deadline)
+            delay = _backoff(request.options.retry, attempt, held.error, loop, total_deadline)
             if delay is None:
                 if held.items:
                     yield held.items
-                raise error from None
+                raise held.error from None
         finally:
             response.close()
         attempt += 1
         await asyncio.sleep(delay)
+
+
+async def _not_streamed(
+    request: ChatRequest,
+    response: Response,
+    body_kind: BodyKind,
+    first: bytes,
+    deadlines: tuple[float | None, float | None],
+) -> ChatChunk:
+    """A whole answer's one chunk; StreamError for a body that is neither (a page).
+    `deadlines`: the first chunk's and the total's."""
+    first_deadline, total_deadline = deadlines
+    if body_kind == "whole":
+        return await _read_whole(request, response, first, total_deadline)
+    preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
+    raise StreamError(
+        f"expected {request.wire.name} from {request.url} but got "
+        f"{response.content_type or 'no content type'} (HTTP {response.status}): "
+        f"{body_preview(preview)}"
+    )
 
 
 class _HeldBack(Exception):
@@ -148,44 +169,6 @@ class _HeldBack(Exception):
         super().__init__(str(error))
         self.error = error
         self.items = items
-
-
-async def _stream_body(
-    response: Response,
-    request: ChatRequest,
-    view: Callable[[StreamDecoder], Callable[[bytes], Iterator[T]]],
-    first: bytes,
-    total_deadline: float | None,
-) -> AsyncGenerator[list[T], None]:
-    """Decode a streamed body to its end check, holding back what the stream sends
-    before its answer begins (`StreamDecoder.before_answer`)."""
-    decoder = request.wire.decoder()
-    held: list[T] = []
-    try:
-        async for batch in _decode(
-            response, decoder, view(decoder), first, request, total_deadline
-        ):
-            if decoder.before_answer:
-                held.extend(batch)
-                continue
-            if held:
-                batch, held = held + batch, []
-            yield batch
-    except ResponseStatusError as exc:
-        if decoder.before_answer:
-            raise _HeldBack(exc, held) from None
-        raise
-    except ProviderError:
-        if held:
-            yield held
-        raise
-    if held:
-        yield held
-    if decoder.done:
-        await response.finish()
-    else:
-        decoder.close()
-    report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
 
 
 async def _classify(
@@ -219,33 +202,47 @@ async def _decode(
 
     Yields the items of each read together, at most `_MAX_BATCH` at a time;
     what arrived before a broken event still reaches the caller, in order.
+    Items decoded while `decoder.before_answer` are held back, so that a status
+    the stream reports then raises `_HeldBack`: nothing reached the caller yet.
     """
     loop = asyncio.get_running_loop()
     idle = request.options.timeouts.idle
+    held: list[T] = []
     chunk_bytes = first
     while chunk_bytes:
         batch: list[T] = []
         try:
             for item in decode(chunk_bytes):
                 batch.append(item)
-                if len(batch) == _MAX_BATCH:
+                if len(batch) >= _MAX_BATCH and not decoder.before_answer:
                     # A big read (a fast upstream's backlog) still reaches the
                     # caller promptly: its first item need not wait for the last.
+                    if held:
+                        batch, held = held + batch, []
                     yield batch
                     batch = []
-        except ProviderError:  # a broken event, or a status the stream reported
-            if batch:
-                yield batch
+        except ProviderError as exc:  # a broken event, or a status the stream reported
+            if decoder.before_answer and isinstance(exc, ResponseStatusError):
+                raise _HeldBack(exc, held + batch) from None
+            if held or batch:
+                yield held + batch
             raise
         if batch:
-            yield batch
+            if decoder.before_answer:
+                held += batch
+            else:
+                if held:
+                    batch, held = held + batch, []
+                yield batch
         if decoder.done:
-            return
+            break
         if idle is None and total_deadline is None:
             chunk_bytes = await response.read_chunk(None, "idle")
         else:
             deadline, phase = _deadline(loop, idle, total_deadline, "idle")
             chunk_bytes = await response.read_chunk(deadline, phase)
+    if held:
+        yield held
 
 
 def _deadline(
