@@ -391,3 +391,30 @@ async def test_the_chat_route_in_front_of_it(server: ScriptedServer) -> None:
     assert [f for f in finishes if f] == ["tool_calls"]
     assert server.requests[0].json()["model"] == "claude-x"
     assert refused == 400 and json.loads(why)["error"]["param"] == "presence_penalty"
+
+
+# the recordings are what Anthropic's own SDK reads -------------------------------------------
+
+
+async def test_the_recorded_streams_read_the_same_in_anthropics_sdk(server: ScriptedServer) -> None:
+    import anthropic
+
+    server.reply(stream(TOOL_STREAM), stream(TOOL_STREAM))
+    client = anthropic.AsyncAnthropic(base_url=server.url(""), api_key=KEY, max_retries=0)
+    async with asyncio.timeout(10):
+        async with client.messages.stream(
+            model="claude-x", max_tokens=100, messages=[{"role": "user", "content": "Weather?"}]
+        ) as events:
+            message = await events.get_final_message()
+        ours = await Anthropic.create_async_answer("claude-x", MESSAGES, **options(server))
+    await client.close()
+    text_block, tool_block = message.content
+    assert text_block.type == "text" and text_block.text == ours.text
+    assert tool_block.type == "tool_use" and tool_block.id == ours.tool_calls[0].id
+    assert tool_block.input == json.loads(ours.tool_calls[0].arguments)
+    assert message.stop_reason == "tool_use" and ours.finish_reason == "tool_calls"
+    assert ours.usage is not None
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (
+        ours.usage["prompt_tokens"],
+        ours.usage["completion_tokens"],
+    )
