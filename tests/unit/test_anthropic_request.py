@@ -114,7 +114,7 @@ MESSAGE_CASES = [
         [
             USER,
             {"role": "assistant", "content": "Let me look.", "tool_calls": [CALL]},
-            {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "18C", "name": "get_weather"},
             {"role": "tool", "tool_call_id": "toolu_2", "content": "boom", "is_error": True},
             {"role": "user", "content": "And tomorrow?"},
         ],

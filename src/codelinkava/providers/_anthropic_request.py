@@ -105,7 +105,11 @@ def translate_messages(
 
 
 def _check_keys(message: Mapping[str, Any], at: str) -> None:
+    """Refuse a key that would change the answer; a tool message's `name` repeats what
+    its tool_call_id already says, so it goes."""
     for key, value in message.items():
+        if key == "name" and message.get("role") == "tool":
+            continue
         if key not in _MESSAGE_KEYS and value not in (None, "", [], {}):
             raise _refuse(f"{at}.{key} has no place in an Anthropic message", f"{at}.{key}")
 
