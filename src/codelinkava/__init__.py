@@ -1,5 +1,5 @@
 """codelinkava: streaming chat completions from CodeLinkAva, any OpenAI-compatible
-endpoint, or an embedded local model.
+endpoint, any Anthropic Messages endpoint, or an embedded local model.
 
     async for text in CodeLinkAva.create_async_generator("gpt-3.5-turbo", messages):
         print(text, end="")
@@ -18,6 +18,7 @@ from .config import Timeouts
 from .formats import StreamDecoder, WireFormat
 from .providers import (
     PROVIDERS,
+    Anthropic,
     AsyncGeneratorProvider,
     BaseProvider,
     CodeLinkAva,
@@ -34,6 +35,7 @@ from .transports import MockResponse, MockTransport, Transport, TransportRequest
 __all__ = [
     "PROVIDERS",
     "AnswerBuilder",
+    "Anthropic",
     "AsyncGeneratorProvider",
     "BaseProvider",
     "ChatChunk",

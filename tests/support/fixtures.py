@@ -21,5 +21,11 @@ def closed_port() -> int:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CODELINKAVA_API_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+    for name in (
+        "CODELINKAVA_API_URL",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)

@@ -21,7 +21,7 @@ import codelinkava.formats.sse
 import codelinkava.sse
 import codelinkava.transport
 import codelinkava.types
-from codelinkava import CodeLinkAva, LocalModel, OpenAICompatible, errors
+from codelinkava import Anthropic, CodeLinkAva, LocalModel, OpenAICompatible, errors
 from codelinkava.providers import AsyncGeneratorProvider, BaseProvider
 from codelinkava.providers.base import capture_stream_info, report_stream_info
 from codelinkava.types import Messages
@@ -30,6 +30,7 @@ PROVIDERS = [
     pytest.param(CodeLinkAva, id="CodeLinkAva"),
     pytest.param(OpenAICompatible, id="OpenAICompatible"),
     pytest.param(LocalModel, id="LocalModel"),
+    pytest.param(Anthropic, id="Anthropic"),
 ]
 
 
@@ -52,6 +53,7 @@ def test_all_matches_the_public_names() -> None:
 
 def test_contract_names_are_exported() -> None:
     assert {"CodeLinkAva", "OpenAICompatible", "LocalModel", "errors"} <= set(codelinkava.__all__)
+    assert "Anthropic" in codelinkava.__all__ and codelinkava.PROVIDERS["anthropic"] is Anthropic
     assert {"BaseProvider", "AsyncGeneratorProvider"} <= set(codelinkava.providers.__all__)
     assert codelinkava.errors is errors
 
@@ -156,6 +158,7 @@ def test_create_async_generator_signature() -> None:
         pytest.param(CodeLinkAva, ["api_url: str", "proxy", "timeout", "max_retries"], id="cla"),
         pytest.param(OpenAICompatible, ["base_url: str", "api_key: str"], id="openai"),
         pytest.param(LocalModel, ["model_path: str"], id="local"),
+        pytest.param(Anthropic, ["base_url: str", "anthropic_version: str"], id="anthropic"),
     ],
 )
 def test_params_describes_the_call(provider: type[BaseProvider], options: list[str]) -> None:
@@ -220,7 +223,7 @@ def test_import_is_light() -> None:
     code = (
         "import json, sys\n"
         "import codelinkava\n"
-        "from codelinkava import CodeLinkAva, OpenAICompatible, LocalModel, errors\n"
+        "from codelinkava import Anthropic, CodeLinkAva, OpenAICompatible, LocalModel, errors\n"
         "from codelinkava.providers import BaseProvider, AsyncGeneratorProvider\n"
         "CodeLinkAva.params, LocalModel.params\n"
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"

@@ -24,7 +24,7 @@ MODULES = sorted(
 )
 #: The longest function allowed, in lines (docstring included).
 MAX_FUNCTION_LINES = 60
-PROVIDER_CLASSES = ("LocalModel", "CodeLinkAva", "OpenAICompatible")
+PROVIDER_CLASSES = ("LocalModel", "CodeLinkAva", "OpenAICompatible", "Anthropic")
 
 
 def _source_files() -> list[Path]:

@@ -141,17 +141,18 @@ def _add_upstream_limits(serve: argparse.ArgumentParser) -> None:
 
 
 def _add_provider_options(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    claimed: set[str] = set()
+    selectors = {name: _selectors(provider, claimed) for name, provider in PROVIDERS.items()}
     configured = ", ".join(
-        f"{name} if {' or '.join(_selectors(provider))} is set"
-        for name, provider in PROVIDERS.items()
-        if _selectors(provider)
+        f"{name} if {' or '.join(found)} is set" for name, found in selectors.items() if found
     )
     parser.add_argument(
         "--provider",
         choices=sorted(PROVIDERS),
         default=default,
         help="local (embedded SmolLM2), codelinkava (the seed's API), openai (any compatible "
-        f"server); default: {configured}, else {DEFAULT_PROVIDER}",
+        "server), anthropic (any Messages API server); "
+        f"default: {configured}, else {DEFAULT_PROVIDER}",
     )
     parser.add_argument(
         "--model",
@@ -160,31 +161,31 @@ def _add_provider_options(parser: argparse.ArgumentParser, default: str | None =
     _add_endpoint_options(parser)
 
 
-def _selectors(provider: type[AsyncGeneratorProvider]) -> list[str]:
-    """The flags and variables that pick a provider when --provider is not given."""
+def _selectors(provider: type[AsyncGeneratorProvider], claimed: set[str]) -> list[str]:
+    """The flags and variables that pick a provider when --provider is not given (a flag
+    an earlier provider shares, `claimed`, picks that one)."""
     out: list[str] = []
     for option in provider.setup_options:
         if not option.secret and provider.uses_network:
-            out.append(option.flag)
-            if option.env:
+            if option.flag not in claimed:
+                claimed.add(option.flag)
+                out.append(option.flag)
+            if option.env and provider.chosen_by_environment:
                 out.append(f"${option.env}")
     return out
 
 
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per provider set-up option (--api-url, --base-url, --model-path, ...)."""
-    seen: set[str] = set()
+    """One flag per provider set-up option (--api-url, --base-url, --model-path, ...); a
+    flag providers share (--base-url) says what it means for each."""
+    meanings: dict[str, tuple[str, list[str]]] = {}
     for name, provider in PROVIDERS.items():
         for option in provider.setup_options:
-            if option.flag in seen:
-                continue
-            seen.add(option.flag)
             default = f" (default ${option.env})" if option.env else ""
-            parser.add_argument(
-                option.flag,
-                dest=f"setup_{option.name}",
-                help=f"{name} provider: {option.help}{default}",
-            )
+            dest, said = meanings.setdefault(option.flag, (f"setup_{option.name}", []))
+            said.append(f"{name} provider: {option.help}{default}")
+    for flag, (dest, said) in meanings.items():
+        parser.add_argument(flag, dest=dest, help="; ".join(said))
 
 
 def _choose_provider(args: argparse.Namespace) -> str:

@@ -22,6 +22,7 @@ from ..errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    RateLimitError,
     ResponseStatusError,
     StreamError,
     StreamTruncatedError,
@@ -95,44 +96,79 @@ async def _stream(
     Yields lists: the items decoded from one network read, together. A client
     yields them one by one; a relay (the gateway) writes each list with one
     send, which halved its CPU per chunk on fast upstreams (bench/FINDINGS.md).
+    A status the stream itself reports before the answer began (Anthropic's
+    `overloaded_error`) is retried as that status would be, from the same budget.
     """
     payload = encode_body(request.body)
-    options = request.options
     loop = asyncio.get_running_loop()
-    timeouts = options.timeouts
+    timeouts = request.options.timeouts
     total_deadline = None if timeouts.total is None else loop.time() + timeouts.total
-    response, first, first_deadline, first_phase = await _send_with_retries(
-        request, payload, total_deadline
-    )
-    wire = request.wire
-    try:
-        body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
-        if body_kind == "whole":
-            chunk = await _read_whole(request, response, first, total_deadline)
-            report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
-            items = whole(chunk)
-            if items:
-                yield items
+    attempt = 0
+    while True:
+        response, first, first_deadline, first_phase, attempt = await _send_with_retries(
+            request, payload, total_deadline, attempt
+        )
+        wire = request.wire
+        try:
+            body_kind, first = await _classify(response, wire, first, first_deadline, first_phase)
+            if body_kind != "stream":
+                chunk = await _not_streamed(
+                    request, response, body_kind, first, (first_deadline, total_deadline)
+                )
+                report_stream_info(finish_reason=chunk.finish_reason or "stop", usage=chunk.usage)
+                if parts := whole(chunk):
+                    yield parts
+                return
+            decoder = wire.decoder()
+            async for batch in _decode(
+                response, decoder, view(decoder), first, request, total_deadline
+            ):
+                yield batch
+            if decoder.done:
+                await response.finish()
+            else:
+                decoder.close()
+            report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
             return
-        if body_kind != "stream":
-            preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
-            raise StreamError(
-                f"expected {wire.name} from {request.url} but got "
-                f"{response.content_type or 'no content type'} (HTTP {response.status}): "
-                f"{body_preview(preview)}"
-            )
-        decoder = wire.decoder()
-        async for batch in _decode(
-            response, decoder, view(decoder), first, request, total_deadline
-        ):
-            yield batch
-        if decoder.done:
-            await response.finish()
-        else:
-            decoder.close()
-        report_stream_info(finish_reason=decoder.finish_reason, usage=decoder.usage)
-    finally:
-        response.close()
+        except _HeldBack as held:
+            delay = _backoff(request.options.retry, attempt, held.error, loop, total_deadline)
+            if delay is None:
+                if held.items:
+                    yield held.items
+                raise held.error from None
+        finally:
+            response.close()
+        attempt += 1
+        await asyncio.sleep(delay)
+
+
+async def _not_streamed(
+    request: ChatRequest,
+    response: Response,
+    body_kind: BodyKind,
+    first: bytes,
+    deadlines: tuple[float | None, float | None],
+) -> ChatChunk:
+    """A whole answer's one chunk; StreamError for a body that is neither (a page).
+    `deadlines`: the first chunk's and the total's."""
+    first_deadline, total_deadline = deadlines
+    if body_kind == "whole":
+        return await _read_whole(request, response, first, total_deadline)
+    preview = await response.read_text(2000, first_deadline, first.removeprefix(_BOM))
+    raise StreamError(
+        f"expected {request.wire.name} from {request.url} but got "
+        f"{response.content_type or 'no content type'} (HTTP {response.status}): "
+        f"{body_preview(preview)}"
+    )
+
+
+class _HeldBack(Exception):
+    """The stream reported a status before its answer began; `items` were held back."""
+
+    def __init__(self, error: ResponseStatusError, items: list[Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.items = items
 
 
 async def _classify(
@@ -166,33 +202,47 @@ async def _decode(
 
     Yields the items of each read together, at most `_MAX_BATCH` at a time;
     what arrived before a broken event still reaches the caller, in order.
+    Items decoded while `decoder.before_answer` are held back, so that a status
+    the stream reports then raises `_HeldBack`: nothing reached the caller yet.
     """
     loop = asyncio.get_running_loop()
     idle = request.options.timeouts.idle
+    held: list[T] = []
     chunk_bytes = first
     while chunk_bytes:
         batch: list[T] = []
         try:
             for item in decode(chunk_bytes):
                 batch.append(item)
-                if len(batch) == _MAX_BATCH:
+                if len(batch) >= _MAX_BATCH and not decoder.before_answer:
                     # A big read (a fast upstream's backlog) still reaches the
                     # caller promptly: its first item need not wait for the last.
+                    if held:
+                        batch, held = held + batch, []
                     yield batch
                     batch = []
-        except StreamError:
-            if batch:
-                yield batch
+        except ProviderError as exc:  # a broken event, or a status the stream reported
+            if decoder.before_answer and isinstance(exc, ResponseStatusError):
+                raise _HeldBack(exc, held + batch) from None
+            if held or batch:
+                yield held + batch
             raise
         if batch:
-            yield batch
+            if decoder.before_answer:
+                held += batch
+            else:
+                if held:
+                    batch, held = held + batch, []
+                yield batch
         if decoder.done:
-            return
+            break
         if idle is None and total_deadline is None:
             chunk_bytes = await response.read_chunk(None, "idle")
         else:
             deadline, phase = _deadline(loop, idle, total_deadline, "idle")
             chunk_bytes = await response.read_chunk(deadline, phase)
+    if held:
+        yield held
 
 
 def _deadline(
@@ -234,9 +284,10 @@ async def _read_whole(
 
 
 async def _send_with_retries(
-    request: ChatRequest, payload: bytes, total_deadline: float | None
-) -> tuple[Response, bytes, float | None, str]:
-    """A 2xx response, the first piece of its body, and the first-chunk deadline it met.
+    request: ChatRequest, payload: bytes, total_deadline: float | None, attempt: int = 0
+) -> tuple[Response, bytes, float | None, str, int]:
+    """A 2xx response, the first piece of its body, the first-chunk deadline it met, and
+    the number of the attempt that got it (counting from `attempt`, the tries made before).
 
     Retries what the policy allows, only before any text was seen. The
     first-chunk limit runs from sending the request, headers included.
@@ -246,22 +297,46 @@ async def _send_with_retries(
     policy = options.retry
     transport = options.transport or default_transport()
     wire_request = _wire_request(request.method, request.url, request.headers, payload, options)
-    attempt = 0
     while True:
         deadline, phase = _deadline(
             loop, options.timeouts.first_chunk, total_deadline, "first_chunk"
         )
         outcome = await _attempt(transport, wire_request, request.url, policy, deadline, phase)
         if not isinstance(outcome[0], ProviderError):
-            return outcome
+            return (*outcome, attempt)
         error, retry_after = outcome[0], outcome[1]
-        if attempt >= policy.max_retries:
-            raise error
-        delay = policy.delay(attempt, retry_after)
-        if total_deadline is not None and loop.time() + delay >= total_deadline:
+        delay = _backoff(policy, attempt, error, loop, total_deadline, retry_after)
+        if delay is None:
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+def _backoff(
+    policy: RetryPolicy,
+    attempt: int,
+    error: ProviderError,
+    loop: asyncio.AbstractEventLoop,
+    total_deadline: float | None,
+    retry_after: float | None = None,
+) -> float | None:
+    """How long to wait before retrying `error` after try number `attempt`; None: do not.
+
+    `retry_after` is the server's wait, already allowed by the policy; a rate limit
+    the stream itself reported carries its own. A status error is retried only when
+    the policy retries its status.
+    """
+    if attempt >= policy.max_retries:
+        return None
+    if isinstance(error, ResponseStatusError) and retry_after is None:
+        if not policy.retries_status(error.status):
+            return None
+        if isinstance(error, RateLimitError):
+            retry_after = error.retry_after
+    delay = policy.delay(attempt, retry_after)
+    if total_deadline is not None and loop.time() + delay >= total_deadline:
+        return None
+    return delay
 
 
 _Failure = tuple[

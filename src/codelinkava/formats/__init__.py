@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from .anthropic_sse import ANTHROPIC_SSE, AnthropicSSE
 from .base import BodyKind, StreamDecoder, WireFormat
 from .openai_sse import OPENAI_SSE, OpenAISSE
 
-__all__ = ["OPENAI_SSE", "BodyKind", "OpenAISSE", "StreamDecoder", "WireFormat"]
+__all__ = [
+    "ANTHROPIC_SSE",
+    "OPENAI_SSE",
+    "AnthropicSSE",
+    "BodyKind",
+    "OpenAISSE",
+    "StreamDecoder",
+    "WireFormat",
+]

@@ -52,6 +52,11 @@ class StreamDecoder(ABC):
     done: bool = False
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    #: True while the stream has carried nothing of the answer (Anthropic's
+    #: `message_start` and `ping`). The core holds such chunks back, so a status the
+    #: stream reports meanwhile (a `ResponseStatusError`: overloaded, rate limited) is
+    #: retried like that status; nothing had reached the caller yet.
+    before_answer: bool = False
 
     @abstractmethod
     def chunks(self, data: bytes) -> Iterator[ChatChunk]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import InvalidRequestError
 from ..request import ChatRequest
+from .anthropic import Anthropic
 from .base import AsyncGeneratorProvider, BaseProvider, SetupOption
 from .codelinkava import CodeLinkAva
 from .http import HTTPChatProvider
@@ -14,6 +15,7 @@ from .retry_provider import RetryProvider
 __all__ = [
     "DEFAULT_PROVIDER",
     "PROVIDERS",
+    "Anthropic",
     "AsyncGeneratorProvider",
     "BaseProvider",
     "ChatRequest",
@@ -31,6 +33,7 @@ __all__ = [
 PROVIDERS: dict[str, type[AsyncGeneratorProvider]] = {
     "openai": OpenAICompatible,
     "codelinkava": CodeLinkAva,
+    "anthropic": Anthropic,
     "local": LocalModel,
 }
 #: What runs when nothing is configured: the embedded model, offline.

@@ -48,23 +48,34 @@ class SetupOption:
     Never taken from a gateway request: these pick a destination, a key or a file.
     """
 
-    __slots__ = ("env", "flag", "help", "name", "secret")
+    __slots__ = ("default", "env", "flag", "help", "name", "secret")
 
     def __init__(
-        self, name: str, flag: str, help: str, *, env: str | None = None, secret: bool = False
+        self,
+        name: str,
+        flag: str,
+        help: str,
+        *,
+        env: str | None = None,
+        secret: bool = False,
+        default: str | None = None,
     ) -> None:
         self.name = name
         self.flag = flag
         self.help = help
         self.env = env
         self.secret = secret
+        #: The value when neither given nor in the environment: a public endpoint that a
+        #: config file may leave out (Anthropic's). None: it must be said.
+        self.default = default
 
     def value(self, options: Mapping[str, Any]) -> Any:
-        """The option's value: given, else from its environment variable, else None."""
+        """The option's value: given, else from its environment variable, else its default."""
         given = options.get(self.name)
         if given is not None:
             return given
-        return os.environ.get(self.env) if self.env else None
+        found = os.environ.get(self.env) if self.env else None
+        return found if found is not None else self.default
 
 
 def reserved_option_names() -> frozenset[str]:
@@ -137,6 +148,9 @@ class BaseProvider(ABC):
     #: (one chunk per event, `data["type"]` its name), so a Messages relay may forward
     #: it untouched, and Messages-only fields (`thinking`, `cache_control`) reach it.
     relays_anthropic_events: ClassVar[bool] = False
+    #: Whether its endpoint's environment variable alone picks it when no provider is
+    #: named (`selected_by_environment`); its options still read the variables.
+    chosen_by_environment: ClassVar[bool] = True
     #: Whether it serves one model whatever a request names (no `model` on its wire).
     single_model: ClassVar[bool] = False
     #: Whether it needs the network (and so takes `timeout`, `max_retries`, `proxy`).
@@ -149,6 +163,8 @@ class BaseProvider(ABC):
     @classmethod
     def selected_by_environment(cls) -> bool:
         """Whether an environment variable configures this provider's endpoint."""
+        if not cls.chosen_by_environment:
+            return False
         return any(o.env and os.environ.get(o.env) for o in cls.setup_options if not o.secret)
 
     @classmethod

@@ -5,7 +5,7 @@ model_list:
   - model_name: qwen                      # what clients ask for; several entries share it
     litellm_params:
       model: openai/Qwen2.5-7B-Instruct   # openai/<upstream model>: any OpenAI-compatible server
-      api_base: http://10.0.0.1:8000/v1
+      api_base: http://10.0.0.1:8000/v1   # anthropic/<model> may leave it out: Anthropic's
       api_key: os.environ/VLLM_KEY        # a value read from the environment
       rpm: 600                            # also tpm, max_parallel_requests, weight
       timeout: 30                         # also stream_timeout, max_retries
@@ -14,6 +14,8 @@ model_list:
     litellm_params: {model: local/smollm2, model_path: /models/any.gguf}   # the embedded model
   - model_name: ava
     litellm_params: {model: codelinkava/gpt-3.5-turbo, api_base: http://host/api/chat}
+  - model_name: claude                    # Anthropic's API (or api_base: any server speaking it)
+    litellm_params: {model: anthropic/claude-haiku-4-5, api_key: os.environ/ANTHROPIC_API_KEY}
 router_settings:
   routing_strategy: least-busy            # simple-shuffle | least-busy | latency-based-routing
   num_retries: 2
@@ -386,12 +388,13 @@ class _Params(_Section):
             raise _fail(
                 f"is {model!r}; write <provider>/<model> with provider one of "
                 f"{', '.join(PROVIDERS)} (openai: any OpenAI-compatible server, "
-                "vLLM, llama.cpp, Ollama's /v1)",
+                "vLLM, llama.cpp, Ollama's /v1; anthropic: any Messages API server)",
                 ".model",
             )
         provider = PROVIDERS[prefix]
         data = _only(data, _params(provider), f" for {prefix}/ models")
-        if (url := _url_option(provider)) is not None and data.get("api_base") is None:
+        url = _url_option(provider)
+        if url is not None and url.default is None and data.get("api_base") is None:
             raise _fail(f"needs api_base ({provider.__name__}'s {url.help})")
         return data
 
@@ -406,7 +409,9 @@ class _Params(_Section):
             return {o.name: v for o in provider.setup_options if (v := getattr(self, o.name))}
         options: dict[str, Any] = {}
         if (url := _url_option(provider)) is not None:
-            options[url.name] = self.api_base
+            # Never the environment's: a deployment says where it goes, or goes to the
+            # provider's public endpoint (`anthropic/...` to Anthropic's).
+            options[url.name] = self.api_base or url.default
         if (key := _key_option(provider)) is not None and self.api_key:
             options[key.name] = self.api_key
         if self.timeout is not None:
