@@ -80,13 +80,23 @@ async def test_wrong_keys_of_any_length_get_the_same_401(
         {"Authorization": KEY},
         {"Authorization": f"Basic {KEY}"},
         {"Authorization": f"Token {KEY}"},
-        {"X-API-Key": KEY},
+        {"X-API-Key": KEY + "x"},
+        {"X-API-Key": ""},
         {"Api-Key": KEY},
         {"Cookie": f"api_key={KEY}"},
     ],
-    ids=["none", "no scheme", "basic", "token", "x-api-key", "api-key", "cookie"],
+    ids=[
+        "none",
+        "no scheme",
+        "basic",
+        "token",
+        "wrong x-api-key",
+        "empty x-api-key",
+        "api-key",
+        "cookie",
+    ],
 )
-async def test_the_key_counts_only_as_a_bearer_token(
+async def test_the_key_counts_only_as_a_bearer_token_or_x_api_key(
     keyed: LiveGateway, headers: dict[str, str]
 ) -> None:
     assert_http_error(await call(keyed.url, headers=headers), 401)
@@ -94,10 +104,14 @@ async def test_the_key_counts_only_as_a_bearer_token(
 
 
 async def test_the_right_key_is_served(keyed: LiveGateway, upstream: ScriptedServer) -> None:
-    upstream.reply(Reply(body=[sse("welcome")]))
     for scheme in ("Bearer", "bearer", "BEARER"):
+        upstream.reply(Reply(body=[sse("welcome")]))
         answer = await call(keyed.url, headers={"Authorization": f"{scheme} {KEY}"})
         assert answer.status == 200 and answer.text == "welcome"
+    # Anthropic's clients (the SDK, Claude Code) send the key as `x-api-key`.
+    upstream.reply(Reply(body=[sse("welcome")]))
+    answer = await call(keyed.url, headers={"x-api-key": KEY})
+    assert answer.status == 200 and answer.text == "welcome"
 
 
 async def test_keys_are_compared_in_constant_time(
@@ -264,9 +278,7 @@ async def test_no_request_field_or_header_picks_the_upstream(
         assert assert_http_error(refused, 400)["param"] in LIBRARY_OPTIONS
         assert len(upstream.requests) == before
         # Fields no provider reads travel in the body, and still pick nothing.
-        harmless = {
-            k: v for k, v in smuggling_body(trap_url).items() if k not in LIBRARY_OPTIONS
-        }
+        harmless = {k: v for k, v in smuggling_body(trap_url).items() if k not in LIBRARY_OPTIONS}
         answer = await call(gateway.url, path, body=harmless, headers=headers, within=10)
         assert answer.status == 200 and answer.text == "from the configured upstream", answer
         model_url = await call(

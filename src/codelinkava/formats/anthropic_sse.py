@@ -10,7 +10,7 @@ say what the event means in the library's (OpenAI-shaped) terms: text, tool
 calls, the finish reason, usage. Events it does not know (thinking and
 signature deltas, newer types) stay data-only chunks, never an error.
 
-The SSE rules are `codelinkava.sse`'s; this module only reads the events.
+The SSE rules are `formats.sse`'s; this module only reads the events.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from ..errors import (
     StreamTruncatedError,
     UpstreamError,
 )
-from ..sse import ServerSentEvent, SSEDecoder
 from .base import BodyKind, StreamDecoder, WireFormat
 from .openai_sse import OPENAI_SSE
+from .sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "ANTHROPIC_SSE",

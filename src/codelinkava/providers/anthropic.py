@@ -135,7 +135,7 @@ class Anthropic(HTTPChatProvider):
             name: kwargs.pop(name, None) for name in ("base_url", "api_key", "anthropic_version")
         }
         options, _ = split_options(kwargs, cls.retry_policy)
-        from .._chat import fetch_json
+        from ..core.stream import fetch_json
 
         url = cls.base_url(setup) + "/v1/models"
         listing = await fetch_json(url, cls._headers(setup, [], options.headers), options)
