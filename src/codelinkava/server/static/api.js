@@ -115,36 +115,27 @@ export async function streamChat({ body, key, signal, onText, onUsage }) {
   });
   if (!response.ok) throw await errorFrom(response);
   if (!response.body) throw new StreamCut("the gateway sent no body");
+  const chunks = { finishReason: null, onText, onUsage };
+  for await (const payload of eventData(response.body, signal)) {
+    if (payload === "[DONE]") return { finishReason: chunks.finishReason };
+    readChunk(payload, chunks);
+  }
+  throw new StreamCut("the connection closed before the answer was complete");
+}
 
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+/**
+ * The `data` of each server-sent event in a body, as the events end (blank lines);
+ * other fields (event:, id:, retry:) and comments are ignored.
+ * @param {ReadableStream<Uint8Array>} body
+ * @param {AbortSignal | undefined} signal
+ * @returns {AsyncGenerator<string>}
+ */
+async function* eventData(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
+  /** @type {string[]} */
   let data = [];
-  let finishReason = null;
-
-  // Returns true at [DONE].
-  const dispatch = () => {
-    if (data.length === 0) return false;
-    const payload = data.join("\n");
-    data = [];
-    if (payload === "[DONE]") return true;
-    let event;
-    try {
-      event = JSON.parse(payload);
-    } catch {
-      throw new StreamCut("the gateway sent an event that is not JSON");
-    }
-    if (event && event.error) {
-      const error = event.error;
-      throw new StreamCut(String(error.message ?? "the upstream failed"), { code: error.code });
-    }
-    const choice = event?.choices?.[0];
-    const piece = choice?.delta?.content;
-    if (typeof piece === "string" && piece) onText(piece);
-    if (choice?.finish_reason) finishReason = choice.finish_reason;
-    if (event?.usage && onUsage) onUsage(event.usage);
-    return false;
-  };
-
+  const field = (/** @type {string} */ line) => line.slice(line.startsWith("data: ") ? 6 : 5);
   try {
     for (;;) {
       let result;
@@ -157,25 +148,46 @@ export async function streamChat({ body, key, signal, onText, onUsage }) {
       if (result.done) break;
       buffer += result.value;
       let start = 0;
-      for (;;) {
-        const nl = buffer.indexOf("\n", start);
-        if (nl < 0) break;
+      for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n", start)) {
         let line = buffer.slice(start, nl);
         start = nl + 1;
         if (line.endsWith("\r")) line = line.slice(0, -1);
-        if (line === "") {
-          if (dispatch()) return { finishReason };
+        if (line === "" && data.length) {
+          yield data.join("\n");
+          data = [];
         } else if (line.startsWith("data:")) {
-          data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+          data.push(field(line));
         }
-        // other fields (event:, id:, retry:) and comments are ignored
       }
       buffer = buffer.slice(start);
     }
-    if (buffer.startsWith("data:")) data.push(buffer.slice(buffer.startsWith("data: ") ? 6 : 5));
-    if (dispatch()) return { finishReason };
-    throw new StreamCut("the connection closed before the answer was complete");
+    if (buffer.startsWith("data:")) data.push(field(buffer));
+    if (data.length) yield data.join("\n");
   } finally {
     reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * One `chat.completion.chunk` (or an in-stream error, thrown as a StreamCut).
+ * @param {string} payload
+ * @param {{finishReason: string | null, onText: (piece: string) => void,
+ *   onUsage?: (usage: object) => void}} chunks
+ */
+function readChunk(payload, chunks) {
+  let event;
+  try {
+    event = JSON.parse(payload);
+  } catch {
+    throw new StreamCut("the gateway sent an event that is not JSON");
+  }
+  if (event && event.error) {
+    const error = event.error;
+    throw new StreamCut(String(error.message ?? "the upstream failed"), { code: error.code });
+  }
+  const choice = event?.choices?.[0];
+  const piece = choice?.delta?.content;
+  if (typeof piece === "string" && piece) chunks.onText(piece);
+  if (choice?.finish_reason) chunks.finishReason = choice.finish_reason;
+  if (event?.usage && chunks.onUsage) chunks.onUsage(event.usage);
 }
