@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 
@@ -187,3 +188,29 @@ def test_names_outside_an_event_loop_only_reads() -> None:
 def test_a_negative_ttl_is_refused(ttl: float) -> None:
     with pytest.raises(ValueError, match="ttl"):
         ModelList(Upstream(["a"]), "m", ttl)
+
+
+async def test_aclose_leaves_another_loops_question_to_that_loop() -> None:
+    clock, upstream = Clock(), Upstream(["a"])
+    upstream.release = asyncio.Event()  # never set: the question hangs until cancelled
+    models = listing(upstream, clock)
+    outcome: list[str] = []
+
+    def other_loop() -> None:
+        async def ask() -> None:
+            try:
+                await models.fresh_names()
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+
+        asyncio.run(ask())
+
+    thread = threading.Thread(target=other_loop)
+    thread.start()
+    for _ in range(200):
+        if upstream.asked:
+            break
+        await asyncio.sleep(0.005)
+    await models.aclose()  # not "attached to a different loop": that loop cancels its own
+    thread.join(2)
+    assert not thread.is_alive() and outcome == ["cancelled"]

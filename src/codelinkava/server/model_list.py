@@ -77,10 +77,14 @@ class ModelList:
     async def aclose(self) -> None:
         """Cancel a question still in flight (at shutdown)."""
         task, self._pending = self._pending, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None or task.done():
+            return
+        if task.get_loop() is not asyncio.get_running_loop():  # started by another loop's caller
+            task.get_loop().call_soon_threadsafe(task.cancel)
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def _due(self) -> bool:
         if self._asked_at is None:
