@@ -20,8 +20,9 @@ import openai
 import pytest
 from yarl import URL
 
+from support.builders import sse
 from support.live_gateway import LiveGateway, fronting, live_gateway, wait_until
-from support.scripted import Recorded, Reply, ScriptedServer, sse
+from support.scripted import Recorded, Reply, ScriptedServer
 
 JSON = {"Content-Type": "application/json"}
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
