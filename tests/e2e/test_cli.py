@@ -146,6 +146,15 @@ def test_providers_live_check(gateway: Gateway) -> None:
     assert "down (ProviderConnectionError" in lines["openai"], result.stdout
 
 
+def test_providers_shows_what_the_server_lists(gateway: Gateway) -> None:
+    # The same truth as the gateway's GET /v1/models, not "(whatever the server serves)".
+    result = run("providers", "--base-url", f"{gateway.url}/v1", "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    openai_line = next(line for line in result.stdout.splitlines() if line.startswith("openai"))
+    assert f"models: {MODEL} " in openai_line, result.stdout
+    assert "ok (" in openai_line, result.stdout
+
+
 def test_providers_without_check() -> None:
     result = run("providers", "--no-check")
     assert result.returncode == 0, result.stderr

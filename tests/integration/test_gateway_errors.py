@@ -429,6 +429,7 @@ async def test_settings_cannot_be_reached_from_a_request(server: ScriptedServer)
         provider="openai",
         provider_options={"base_url": server.url("/v1"), "api_key": "upstream-key"},
         api_key=None,
+        preload=False,  # no model listing at start-up: the upstream sees only the chat
     )
     with live_gateway(settings) as gateway:
         for name, value in [

@@ -41,10 +41,12 @@ def _fresh_script(request: pytest.FixtureRequest) -> None:
 
 
 def gateway_settings(base_url: str, **overrides: Any) -> GatewaySettings:
-    """The openai provider in front of `base_url`, 1 s limits, no retries, no key."""
+    """The openai provider in front of `base_url`, 1 s limits, no retries, no key, and no
+    `preload`: nothing asked at start-up, so the upstream sees only what a test sends."""
     options = {"base_url": base_url, "timeout": UPSTREAM_TIMEOUT, "max_retries": 0}
     options.update(overrides.pop("provider_options", {}))
     overrides.setdefault("api_key", None)
+    overrides.setdefault("preload", False)
     return GatewaySettings(provider="openai", provider_options=options, **overrides)
 
 

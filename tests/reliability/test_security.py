@@ -255,7 +255,10 @@ async def test_no_request_field_or_header_picks_the_upstream(
     option = "base_url" if provider == "openai" else "api_url"
     where = upstream.url("/v1") if provider == "openai" else upstream.url("/api/chat")
     settings = GatewaySettings(
-        provider=provider, provider_options={option: where, "max_retries": 0}, api_key=None
+        provider=provider,
+        provider_options={option: where, "max_retries": 0},
+        api_key=None,
+        preload=False,  # nothing sent at start-up either (no model listing)
     )
     trap_url = trap.url("/v1")
     headers = {
@@ -429,6 +432,7 @@ async def test_a_later_providers_option_is_refused_in_a_body(upstream: ScriptedS
         provider="openai",
         provider_options={"base_url": upstream.url("/v1"), "max_retries": 0},
         api_key=None,
+        preload=False,  # nothing sent at start-up either (no model listing)
     )
     before = len(upstream.requests)
     with live_gateway(settings) as gateway:

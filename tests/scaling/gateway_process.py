@@ -34,6 +34,7 @@ def main() -> None:
         api_key=args.api_key,
         redis_url=args.redis_url,
         max_concurrency=args.max_concurrency,
+        preload=False,  # no model listing at start-up: the upstream sees only the tests' chats
     )
     # A patient Redis deadline: these tests check that limits are shared; what a slow
     # or hung Redis does is test_limits' business, on a machine that may be busy.

@@ -91,5 +91,8 @@ def test_serve_workers_share_redis_and_add_up_their_metrics(
         assert metric(text, "codelinkava_in_flight") == 0
     finally:
         stop_process(process)
-    assert len(upstream.requests) == sent
+    # Besides the chats, each worker asked which models the upstream serves (no --model).
+    chats = [r for r in upstream.requests if r.path == "/v1/chat/completions"]
+    assert len(chats) == sent
+    assert {r.path for r in upstream.requests} == {"/v1/chat/completions", "/v1/models"}
     assert "Traceback" not in log.read_text(errors="replace")

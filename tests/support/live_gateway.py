@@ -90,12 +90,16 @@ def live_gateway(settings: GatewaySettings) -> Iterator[LiveGateway]:
 def fronting(upstream_url: str, provider: str = "openai", **settings: Any) -> GatewaySettings:
     """Settings for a gateway in front of `upstream_url` (a base URL, or /api/chat's URL).
 
-    No retries and a 2 s limit by default, so failures show at once.
+    No retries and a 2 s limit by default, so failures show at once. No `preload`: the
+    gateway asks the upstream nothing at start-up (which models it lists, without a
+    `model`), so a scripted upstream sees only the requests a test sends; `/v1/models`
+    still asks it (integration/test_models.py).
     """
     options: dict[str, Any] = {"max_retries": 0, "timeout": 2.0}
     options.update(settings.pop("provider_options", {}))
     options["base_url" if provider == "openai" else "api_url"] = upstream_url
     settings.setdefault("api_key", None)
+    settings.setdefault("preload", False)
     return GatewaySettings(provider=provider, provider_options=options, **settings)
 
 

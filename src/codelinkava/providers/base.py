@@ -7,7 +7,7 @@ chunks) -- and this module derives the rest from it, once for every provider:
 the other view, the sync twins, the joined answer, `params`.
 
 Whoever runs a provider (the CLI, the gateway) asks it rather than naming it:
-which set-up options it takes, which model it serves, where it sends, how to
+which set-up options it takes, which models it serves, where it sends, how to
 warm it up, which request fields it honours.
 """
 
@@ -171,6 +171,26 @@ class BaseProvider(ABC):
     def served_model(cls, options: Mapping[str, Any]) -> str:
         """The model name it answers to with these set-up options."""
         return cls.default_model or "default"
+
+    @classmethod
+    async def served_models(cls, options: Mapping[str, Any]) -> list[str]:
+        """The model names the endpoint these set-up options point at serves, the one to
+        use when a request names none first: what a gateway's `/v1/models` lists.
+
+        The default is `served_model(options)` alone, with no I/O: a provider whose
+        endpoint serves one model, or whose models are its own (the seed's, a local
+        file). A provider whose upstream lists its models (`GET /models` and the like)
+        overrides it, and keeps to this contract, which its callers rely on:
+
+        - It may do I/O: one short request (seconds, no retries), with the set-up
+          options' address, key, proxy and headers -- never a request's.
+        - It raises one of our `ProviderError`s when it cannot tell (unreachable,
+          refused, not a list). Callers cache the answer for a while and fall back to
+          the last good one, so it keeps no cache and no fallback of its own.
+        - The names are the upstream's own, each one a request's `model` may name;
+          an empty list means the upstream named none.
+        """
+        return [cls.served_model(options)]
 
     @classmethod
     def describe_endpoint(cls, options: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._version import __version__
-from ..config import split_options
+from ..config import Timeouts, split_options
 from ..errors import InvalidRequestError, ProviderError, StreamError
 from ..formats import OPENAI_SSE
 from ..request import ChatRequest
@@ -17,12 +17,17 @@ from .http import HTTPChatProvider
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "LISTING_TIMEOUT",
     "OpenAICompatible",
 ]
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: The longest `served_models` waits for a model list: callers cache it and fall back.
+LISTING_TIMEOUT = 5.0
+#: The set-up options a model listing is sent with (never a request's).
+_LISTING_OPTIONS = ("base_url", "api_key", "proxy", "headers", "transport")
 
 
 class OpenAICompatible(HTTPChatProvider):
@@ -77,12 +82,30 @@ class OpenAICompatible(HTTPChatProvider):
         """
         if cls.base_url(options) == DEFAULT_BASE_URL:
             return cls.default_model
-        lookup = {k: options[k] for k in ("base_url", "api_key") if options.get(k)}
         try:
-            listed = await cls.list_models(**lookup, timeout=5, max_retries=0)
+            listed = await cls.served_models(options)
         except ProviderError:
             return cls.default_model  # the chat request itself will say what is wrong
         return listed[0] if listed else cls.default_model
+
+    @classmethod
+    async def served_models(cls, options: Mapping[str, Any]) -> list[str]:
+        """What `GET {base_url}/models` lists, with the set-up options' key, proxy and
+        headers, within `LISTING_TIMEOUT` seconds (or the options' shorter limit), no retries.
+
+        Our default model comes first when the server lists it (OpenAI's own API lists
+        dozens, in no useful order); otherwise the server's order, whose first is what a
+        vLLM or llama.cpp server runs.
+        """
+        lookup = {k: options[k] for k in _LISTING_OPTIONS if options.get(k) is not None}
+        timeouts = Timeouts.coerce(options.get("timeout"))
+        limits = (timeouts.connect, timeouts.first_chunk, LISTING_TIMEOUT)
+        limit = min(t for t in limits if t is not None)
+        listed = await cls.list_models(**lookup, timeout=limit, max_retries=0)
+        if cls.default_model in listed:
+            listed.remove(cls.default_model)
+            listed.insert(0, cls.default_model)
+        return listed
 
     @classmethod
     def _headers(cls, api_key: str | None, extra: Mapping[str, str]) -> dict[str, str]:
@@ -104,9 +127,8 @@ class OpenAICompatible(HTTPChatProvider):
         options, _ = split_options(kwargs, cls.retry_policy)
         from ..core.stream import fetch_json
 
-        listing = await fetch_json(
-            base.rstrip("/") + "/models", cls._headers(api_key, options.headers), options
-        )
+        headers = cls._headers(api_key, {"Accept": "application/json", **options.headers})
+        listing = await fetch_json(base.rstrip("/") + "/models", headers, options)
         data = listing.get("data") if isinstance(listing, dict) else None
         if not isinstance(data, list):
             raise StreamError(f"{base}/models did not answer a model list")

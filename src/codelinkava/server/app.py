@@ -3,7 +3,8 @@
     GET  /                      the chat page (server/static/), open without a key
     POST /api/chat              the seed's CodeLinkAva wire format (streams by default)
     POST /v1/chat/completions   OpenAI's format, stream true or false
-    GET  /v1/models             the model names this gateway serves
+    GET  /v1/models             the model names this gateway serves (OpenAI's or Anthropic's
+                                shape, by the `anthropic-version` header); /v1/models/{id}
     GET  /health                liveness and load, open without a key
     GET  /metrics               Prometheus metrics (server/metrics.py)
 
@@ -56,6 +57,7 @@ def create_app(
             settings.provider_options,
             settings.model,
             preload=settings.preload,
+            models_ttl=settings.models_ttl,
         )
     state = GatewayState(settings, backend, list(hooks), limiter=limiter)
 

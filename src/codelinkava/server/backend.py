@@ -19,6 +19,8 @@ from codelinkava.errors import InvalidRequestError
 from codelinkava.providers import AsyncGeneratorProvider
 from codelinkava.routing.record import RouteRecord
 
+from .model_list import ModelList
+
 __all__ = ["Backend", "Call", "SingleProvider"]
 
 
@@ -38,7 +40,13 @@ class Backend(Protocol):
     """Serves model names; opens calls."""
 
     def models(self) -> list[str]:
-        """The model names `/v1/models` lists, the default first."""
+        """The model names it serves, the default first, as last known: never waits
+        (read on the hot path, for a request that names no model)."""
+
+    async def list_models(self) -> list[str]:
+        """The model names `/v1/models` lists, the default first: fresh, asking the
+        upstream if what it last listed is past its time. Never raises for an upstream
+        that cannot tell (the last good list, else the served name)."""
 
     async def warm_up(self) -> None:
         """Get ready (load a local model) before the first request. A deployment that
@@ -63,7 +71,12 @@ class Backend(Protocol):
 
 
 class SingleProvider:
-    """One provider with fixed set-up options, under one model name."""
+    """One provider with fixed set-up options.
+
+    With a model name configured, that name and only that. Without one, the names the
+    provider's upstream serves (`served_models`, kept for `models_ttl` seconds and
+    asked at warm-up when `preload`), the first of them the default.
+    """
 
     def __init__(
         self,
@@ -72,19 +85,31 @@ class SingleProvider:
         model: str | None = None,
         *,
         preload: bool = True,
+        models_ttl: float = 60.0,
     ) -> None:
         self.provider = provider
         self.options = dict(options)
-        #: The name in /v1/models, used when a request names none.
-        self.model = model or provider.served_model(self.options)
+        #: The configured name; None: whatever the upstream lists.
+        self.model = model or None
         self.preload = preload
+        self._listed = ModelList(
+            self._ask_upstream, provider.served_model(self.options), models_ttl
+        )
+
+    async def _ask_upstream(self) -> list[str]:
+        return await self.provider.served_models(self.options)
 
     def models(self) -> list[str]:
-        return [self.model]
+        return [self.model] if self.model else self._listed.names()
+
+    async def list_models(self) -> list[str]:
+        return [self.model] if self.model else await self._listed.fresh_names()
 
     async def warm_up(self) -> None:
         if self.preload:
             await self.provider.warm_up(self.options)
+            if not self.model:
+                await self._listed.fresh_names()
 
     def deployment_names(self) -> list[str]:
         return [self.provider.__name__]
@@ -99,9 +124,12 @@ class SingleProvider:
     def open(self, model: str, messages: list[dict[str, Any]], fields: dict[str, Any]) -> Call:
         provider = self.provider
         provider.check_request_fields(fields)
-        model = model or self.model
-        # A one-model provider knows its model by its own name; ours is an alias for it.
-        upstream_model = "" if provider.single_model and model == self.model else model
+        upstream_model = model
+        if not model or provider.single_model:  # else no default needed (not even a clock read)
+            default = self.models()[0]
+            model = model or default
+            # A one-model provider knows its model by its own name; ours is an alias for it.
+            upstream_model = "" if provider.single_model and model == default else model
         clash = set(fields) & set(self.options)
         if clash:
             name = sorted(clash)[0]
@@ -117,4 +145,4 @@ class SingleProvider:
         )
 
     async def aclose(self) -> None:
-        return None
+        await self._listed.aclose()

@@ -17,11 +17,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from codelinkava.providers import get_provider
-
 from .access_log import ACCESS_LOGGER
 from .app import create_app
-from .backend import Backend, SingleProvider
+from .backend import Backend
 from .defaults import MAX_BODY_BYTES, MAX_CONCURRENCY
 from .limiters import Limiter, make_limiter
 from .settings import GatewaySettings
@@ -68,13 +66,12 @@ def build_app(spec: ServeSpec) -> FastAPI:
     api_key = spec.api_key
     redis_url = spec.redis_url
     limiter: Limiter | None = None
-    backend: Backend
+    backend: Backend | None = None  # None: create_app fronts the one provider the settings name
     if spec.config:
         backend, config_key, redis_url, limiter = _routed(spec.config, redis_url)
         api_key = api_key or config_key
         provider = "config"
     else:
-        backend = SingleProvider(get_provider(spec.provider), spec.provider_options, spec.model)
         provider = spec.provider
     settings = GatewaySettings(
         provider=provider,

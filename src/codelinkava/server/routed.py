@@ -33,6 +33,10 @@ class RouterBackend:
     def models(self) -> list[str]:
         return self.router.models()
 
+    async def list_models(self) -> list[str]:
+        """The config file's model names: each one routes to its deployments."""
+        return self.router.models()
+
     async def warm_up(self) -> None:
         if self.preload:
             await self.router.warm_up()

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from .chat_route import ChatAsk, ChatRoute
 from .encoders import AnswerEncoder, OpenAIChatEncoder
 from .errors import OPENAI_ERRORS, ErrorShape
+from .model_routes import install_model_routes
 from .state import GatewayState
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest
 
@@ -110,17 +111,6 @@ def _chat_endpoint(route: ChatRoute) -> Callable[..., Any]:
     return endpoint
 
 
-async def models(request: Request) -> dict[str, Any]:
-    """The model names this gateway serves."""
-    return {
-        "object": "list",
-        "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "codelinkava"}
-            for name in _state(request).backend.models()
-        ],
-    }
-
-
 async def health(request: Request) -> JSONResponse:
     """Liveness, this process's load, and what cannot answer and why; open without a key.
 
@@ -155,5 +145,5 @@ def install_routes(app: FastAPI) -> None:
         if route.errors is not OPENAI_ERRORS:
             shapes[route.path] = route.errors
     app.state.error_shapes = shapes
-    app.add_api_route("/v1/models", models, methods=["GET"])
+    install_model_routes(app)
     app.add_api_route("/health", health, methods=["GET"])

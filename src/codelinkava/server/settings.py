@@ -29,7 +29,12 @@ class GatewaySettings:
     max_messages: int = MAX_MESSAGES
     cors_origins: tuple[str, ...] = ()
     chat_page: bool = True  # the chat page at `/` (server/static/)
-    preload: bool = True  # load the local model at start-up, not on the first request
+    #: At start-up: load the local model (not on the first request), and ask the upstream
+    #: which models it serves when no `model` is set (not on the first `/v1/models`).
+    preload: bool = True
+    #: Seconds an upstream's model list is kept (no `model` set): `/v1/models` asks again
+    #: after that, and the default model of a request that names none follows it.
+    models_ttl: float = 60.0
     #: Redis shared by every worker and host: limits hold across all of them (server/limits.py).
     #: None: per process.
     redis_url: str | None = None
