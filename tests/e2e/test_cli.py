@@ -140,10 +140,11 @@ def test_providers_live_check(gateway: Gateway) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
-    assert list(lines) == ["local", "codelinkava", "openai"]
+    assert list(lines) == ["local", "anthropic", "codelinkava", "openai"]
     assert "ok (" in lines["local"], result.stdout
     assert "ok (" in lines["codelinkava"], result.stdout
     assert "down (ProviderConnectionError" in lines["openai"], result.stdout
+    assert "down (ProviderConnectionError" in lines["anthropic"], result.stdout
 
 
 def test_providers_shows_what_the_server_lists(gateway: Gateway) -> None:
@@ -160,6 +161,7 @@ def test_providers_without_check() -> None:
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()] == [
         "local",
+        "anthropic",
         "codelinkava",
         "openai",
     ]

@@ -350,7 +350,9 @@ async def post(url: str, body: dict[str, Any]) -> tuple[int, bytes]:
 
 def gateway(server: ScriptedServer) -> GatewaySettings:
     provider_options = {"base_url": server.url(""), "api_key": KEY, "max_retries": 0, "timeout": 2}
-    return GatewaySettings(provider="anthropic", provider_options=provider_options, api_key=None)
+    return GatewaySettings(
+        provider="anthropic", provider_options=provider_options, api_key=None, preload=False
+    )
 
 
 @pytest.mark.parametrize("name", ["base_url", "api_key", "anthropic_version"])

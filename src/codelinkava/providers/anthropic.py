@@ -145,6 +145,18 @@ class Anthropic(HTTPChatProvider):
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     @classmethod
+    async def served_models(cls, options: Mapping[str, Any]) -> list[str]:
+        """What `GET {base_url}/v1/models` lists, with the set-up options' key, version,
+        proxy and headers, within 5 s, no retries; our default first when it is listed."""
+        names = ("base_url", "api_key", "anthropic_version", "proxy", "headers")
+        lookup = {k: options[k] for k in names if options.get(k) is not None}
+        listed = await cls.list_models(**lookup, timeout=5, max_retries=0)
+        if cls.default_model in listed:
+            listed.remove(cls.default_model)
+            listed.insert(0, cls.default_model)
+        return listed
+
+    @classmethod
     async def pick_model(cls, options: Mapping[str, Any]) -> str:
         """For a server other than Anthropic's own, the first model it lists."""
         if cls.base_url(options) == DEFAULT_ANTHROPIC_URL:
