@@ -10,8 +10,8 @@ class it would raise against Anthropic: a 400 `invalid_request_error`
 `retry-after` when the wait is known), 500 `api_error`, and 529
 `overloaded_error` for the gateway's own concurrency limit. A gateway's own
 502 and 504 (the upstream unreachable, broken or late) keep their status, as
-`api_error`: the SDK retries any 5xx alike. A type that is already one of
-Anthropic's (an Anthropic upstream's own error, relayed) is kept as it is.
+`api_error`: the SDK retries any 5xx alike. A specific type that is already
+one of Anthropic's (an Anthropic upstream's own error, relayed) is kept.
 
 Anthropic's error object has no `param`: the field at fault leads the message
 (`messages.1.content.0.tool_use_id: ...`), as Anthropic's own messages do.
@@ -78,8 +78,8 @@ def anthropic_error(status: int, type: str, code: str | None) -> tuple[int, str]
     """(Anthropic's status, Anthropic's error type) for one of the gateway's errors."""
     if code == _OVERLOADED or type == "overloaded_error":
         return 529, "overloaded_error"
-    if type in ANTHROPIC_ERROR_TYPES:
-        return status, type
+    if type in ANTHROPIC_ERROR_TYPES and type != "invalid_request_error":
+        return status, type  # a specific one (an Anthropic upstream's own): as it came
     if status in _BY_STATUS:
         return status, _BY_STATUS[status]
     if status >= 500:
@@ -98,7 +98,7 @@ def anthropic_error_response(
 ) -> JSONResponse:
     """An error answer in Anthropic's shape (an `ErrorShape`), usable from raw ASGI too."""
     status, kind = anthropic_error(status, type, code)
-    if param and param not in message:
+    if param and not message.startswith(param):
         message = f"{param}: {message}"
     request_id = new_request_id()
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}

@@ -56,6 +56,9 @@ ANTHROPIC_ONLY_FIELDS = frozenset(
         "output_format",
         "output_config",
         "inference_geo",
+        "cache_control",
+        "speed",
+        "diagnostics",
     }
 )
 _CHOICE_KEYS = frozenset({"type", "name", "disable_parallel_tool_use"})
@@ -214,6 +217,8 @@ def _user(
             parts.append(blocks.image(block, at))
         elif kind == "text":
             parts.append(blocks.text(block, at))
+        elif kind == "tool_use":
+            raise InvalidRequestError("a user turn carries no tool_use blocks", param=f"{at}.type")
         else:
             parts.append(blocks.foreign(block, at, kind))
     if parts:
@@ -236,8 +241,10 @@ def _assistant(
             parts.append(blocks.text(block, at))
         elif kind == "tool_use":
             calls.append(blocks.tool_use(block, at))
-        elif kind == "image":
-            raise InvalidRequestError("an assistant turn carries no images", param=f"{at}.type")
+        elif kind in ("image", "tool_result"):
+            raise InvalidRequestError(
+                f"an assistant turn carries no {kind} blocks", param=f"{at}.type"
+            )
         else:
             parts.append(blocks.foreign(block, at, kind))
     message: dict[str, Any] = {
