@@ -7,14 +7,26 @@ input is the tool's JSON), not what they say.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anthropic
 import pytest
+
+from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 
 from .conftest import MODEL, Gateway
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_anthropic_clients()
+
+
 CITY_TOOL = {
     "name": "find_city",
     "description": "Look a city up by name.",
@@ -27,7 +39,7 @@ CITY_TOOL = {
 
 
 def client(gateway: Gateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0, timeout=60)
+    return anthropic_client(gateway.url, timeout=60)
 
 
 def test_create_on_the_local_model(gateway: Gateway) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import anthropic
 import pytest
 
+from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway, fronting, live_gateway
 from support.real_upstream import Answer, ToolCall, has_tool_result, openai_handler, tool_names
 from support.scripted import Reply, ScriptedServer, sse
@@ -33,6 +34,12 @@ WEATHER = {
     },
 }
 CALL = ToolCall("call_Hk3bJ2xQ9pLm0aZt", "get_weather", {"city": "Paris"})
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_anthropic_clients()
 
 
 def weather(body: dict[str, Any]) -> Answer:
@@ -75,8 +82,7 @@ def seed_gateway(upstream: ScriptedServer) -> Iterator[LiveGateway]:
 
 
 def client(gateway: LiveGateway, **kwargs: Any) -> anthropic.Anthropic:
-    kwargs.setdefault("api_key", "unused")
-    return anthropic.Anthropic(base_url=gateway.url, max_retries=0, **kwargs)
+    return anthropic_client(gateway.url, **kwargs)
 
 
 def sent(upstream: ScriptedServer, index: int = -1) -> dict[str, Any]:

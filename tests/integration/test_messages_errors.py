@@ -18,12 +18,19 @@ from typing import Any
 import anthropic
 import pytest
 
+from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway, fronting, live_gateway
 from support.scripted import Reply, Reset, ScriptedServer, Stall, chunk, event, sse
 
 MODEL = "gpt-4o-mini"
 KEY = "messages-test-key"
 QUESTION = [{"role": "user", "content": "Hi!"}]
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_anthropic_clients()
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,7 @@ def gateway(upstream: ScriptedServer) -> Iterator[LiveGateway]:
 
 
 def client(gateway: LiveGateway, key: str = KEY) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    return anthropic_client(gateway.url, api_key=key)
 
 
 def post(gateway: LiveGateway, body: bytes, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -90,7 +97,7 @@ def test_a_wrong_key_is_an_authentication_error(gateway: LiveGateway) -> None:
 
 
 def test_a_bearer_key_works_as_well(gateway: LiveGateway) -> None:
-    sdk = anthropic.Anthropic(base_url=gateway.url, auth_token=KEY, max_retries=0)
+    sdk = anthropic_client(gateway.url, auth_token=KEY)
     assert sdk.messages.create(model=MODEL, max_tokens=8, messages=QUESTION).content
 
 

@@ -15,13 +15,13 @@ import urllib.request
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any, ClassVar
 
-import anthropic
 import pytest
 
 from codelinkava.chunk import ChatChunk
 from codelinkava.providers import AsyncGeneratorProvider
 from codelinkava.server import GatewaySettings
 from codelinkava.server.backend import SingleProvider
+from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway, live_gateway
 
 #: A stream as Anthropic sends one (its spacing, its keys, a thinking block, a ping).
@@ -105,6 +105,12 @@ def post(gateway: LiveGateway, body: dict[str, Any], **headers: str) -> bytes:
 QUESTION = [{"role": "user", "content": "Capital of France?"}]
 
 
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_anthropic_clients()
+
+
 def test_the_upstreams_events_are_relayed_byte_for_byte(gateway: LiveGateway) -> None:
     data = post(gateway, {"model": "", "max_tokens": 64, "stream": True, "messages": QUESTION})
     expected = "".join(f"event: {json.loads(raw)['type']}\ndata: {raw}\n\n" for raw in EVENTS)
@@ -117,7 +123,7 @@ def test_a_whole_answer_is_the_upstreams_own(gateway: LiveGateway) -> None:
 
 
 def test_the_sdk_reads_the_relayed_stream(gateway: LiveGateway) -> None:
-    sdk = anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0)
+    sdk = anthropic_client(gateway.url)
     with sdk.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=QUESTION) as stream:
         assert "".join(stream.text_stream) == "Paris, of course."
         final = stream.get_final_message()
@@ -159,7 +165,7 @@ class CountingBackend(SingleProvider):
 def test_count_tokens_uses_the_backends_own_count_where_it_has_one() -> None:
     backend = CountingBackend(NativeMessages, {}, "claude-sonnet-4-5", preload=False)
     with live_gateway(GatewaySettings(api_key=None), backend) as gateway:
-        sdk = anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0)
+        sdk = anthropic_client(gateway.url)
         counted = sdk.messages.count_tokens(
             model="claude-sonnet-4-5", system="Be brief.", messages=QUESTION
         )

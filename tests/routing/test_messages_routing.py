@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anthropic
 import pytest
 
 from codelinkava.routing import Router
+from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway
 
 from .support import FIRST, Upstreams, deployment, routed_gateway, status
@@ -13,8 +16,14 @@ from .support import FIRST, Upstreams, deployment, routed_gateway, status
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_anthropic_clients()
+
+
 def client(gateway: LiveGateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0)
+    return anthropic_client(gateway.url)
 
 
 def test_a_failover_is_invisible_to_the_sdk_and_told_to_the_hooks(upstreams: Upstreams) -> None:

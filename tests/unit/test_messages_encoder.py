@@ -271,7 +271,12 @@ async def _no_batches() -> Any:
 
 
 def native_call() -> Call:
-    return Call(_no_batches(), "native", relays_openai_chunks=False, relays_anthropic_events=True)
+    return Call(
+        batches=_no_batches(),
+        deployment="native",
+        relays_openai_chunks=False,
+        relays_anthropic_events=True,
+    )
 
 
 def test_a_native_upstreams_events_go_out_as_it_sent_them() -> None:
