@@ -281,12 +281,6 @@ def test_count_tokens_answers_the_estimate(gateway: LiveGateway) -> None:
     assert status == 200 and headers["x-codelinkava-token-count"] == "estimate"
 
 
-def test_the_model_list_in_anthropics_shape(gateway: LiveGateway) -> None:
-    page = client(gateway).models.list()
-    assert [model.id for model in page.data] == [gateway.app.state.gateway.backend.models()[0]]
-    assert page.data[0].type == "model" and page.has_more is False
-
-
 # (b) in front of the seed's wire ------------------------------------------------------------------
 
 
