@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import plots
 from bench.common import ROOT, Config, Worker, fmt, median, percentile, runner_env, table
-from bench.gateways import GATEWAYS, PEERS, Gateway, cpu_seconds, start_gateway
+from bench.gateways import GATEWAYS, PEERS, ROUTES, Gateway, cpu_seconds, start_gateway
 from bench.source import SourceServer
 
 __all__ = ["render", "run", "summarize", "targets"]
@@ -27,6 +27,7 @@ __all__ = ["render", "run", "summarize", "targets"]
 TITLE = "Gateway: what `codelinkava serve` adds"
 CELL_TIMEOUT = 240.0
 OURS, FLOOR, DIRECT = "codelinkava", "relay", "direct"
+MESSAGES = "codelinkava-messages"
 
 
 def _settings(cfg: Config) -> dict[str, Any]:
@@ -78,6 +79,9 @@ def run(cfg: Config) -> dict[str, Any]:
         with SourceServer(cfg.python) as src:
             upstream = f"http://127.0.0.1:{src.port}/echo/v1"
             for name in GATEWAYS:
+                if name in ROUTES:
+                    _add_route(cfg, client, name, started, status, s)
+                    continue
                 if name in PEERS and cfg.peers_python is None:
                     status[name] = {"status": "not installed", "error":
                                     "bench/.venv-peers is absent: run `bash bench/setup_peers.sh`"
@@ -109,10 +113,22 @@ def run(cfg: Config) -> dict[str, Any]:
             "results": results, "profile": profile}
 
 
+def _add_route(cfg: Config, client: Worker, name: str, started: dict[str, Gateway],
+               status: dict[str, dict[str, Any]], s: dict[str, Any]) -> None:
+    """Another route of a started gateway (`ROUTES`), measured beside its chat route."""
+    base, path, api = ROUTES[name]
+    if status.get(base, {}).get("status") != "ok":
+        status[name] = {"status": "failed", "error": f"{base} did not start"}
+        return
+    started[name] = started[base].route(name, path, api)
+    status[name] = {"status": "ok", "error": None}
+    _warm(cfg, client, started[name], status[name], s)
+
+
 def _ask(client: Worker, gw: Gateway, c: int, n: int, delay_us: int,
          repeat: int = 1) -> dict[str, Any]:
     return client.ask({"op": "cell", "url": gw.url, "headers": gw.headers, "c": c, "n": n,
-                       "delay_us": delay_us, "repeat": repeat}, CELL_TIMEOUT)
+                       "delay_us": delay_us, "repeat": repeat, "api": gw.api}, CELL_TIMEOUT)
 
 
 def _warm(cfg: Config, client: Worker, gw: Gateway, status: dict[str, Any],
@@ -264,6 +280,27 @@ def targets(data: dict[str, Any]) -> list[list[str]]:
         rows.append([f"gateway: CPU per relayed chunk ≤ 20 µs ({key.replace('/', ', ')} streams)",
                      f"{fmt(ours, 1)} µs", "20 µs", f"{fmt(get(key, FLOOR, 'cpu_us'), 1)} µs",
                      status(None if ours is None else ours <= 20.0)])
+    rows += _route_targets(get, status, top)
+    return rows
+
+
+def _route_targets(get: Any, status: Any, top: int) -> list[list[str]]:
+    """The Messages route against the chat route of the same process, in the same run."""
+    rows = []
+    for key in ("fast/10", f"paced/{top}"):
+        chat, messages = get(key, OURS, "cpu_us"), get(key, MESSAGES, "cpu_us")
+        ratio = messages / chat if messages is not None and chat else None
+        rows.append([f"/v1/messages: CPU per relayed chunk ≤ 1.5× the chat route's "
+                     f"({key.replace('/', ', ')} streams)",
+                     f"{fmt(messages, 1)} µs ({fmt(ratio, 2)}×)", f"{fmt(chat, 1)} µs × 1.5",
+                     f"{fmt(get(key, FLOOR, 'cpu_us'), 1)} µs",
+                     status(None if ratio is None else ratio <= 1.5)])
+    chat, messages = get("paced/1", OURS, "ttfc_p50"), get("paced/1", MESSAGES, "ttfc_p50")
+    added = messages - chat if messages is not None and chat is not None else None
+    rows.append(["/v1/messages: first chunk p50 ≤ the chat route's + 0.3 ms (paced, 1 stream)",
+                 f"{fmt(messages, 2)} ms ({'–' if added is None else f'{added:+.2f}'} ms)",
+                 f"{fmt(chat, 2)} + 0.3 ms", f"{fmt(get('paced/1', FLOOR, 'ttfc_p50'), 2)} ms",
+                 status(None if added is None else added <= 0.3)])
     return rows
 
 

@@ -4,14 +4,15 @@
 protocol, so `common.Worker` drives it). Its one command,
 
     {"op": "cell", "url": ".../v1/chat/completions", "c": C, "n": N, "delay_us": D,
-     "headers": {...}, "repeat": R}
+     "headers": {...}, "repeat": R, "api": "chat" | "messages"}
 
 starts C streams at once on one event loop (R times in a row, pooled: more
 samples for a single stream). Each asks the echo upstream
 (`bench.source`, directly or through whatever listens at `url`) for N chunks
-under a nonce of its own. While streaming, the client only reads raw bytes
-(aiohttp `iter_any`) and looks for the first non-empty `"content"` to time the
-first chunk; the bytes are parsed and checked after every stream has ended:
+under a nonce of its own, in OpenAI's chat API or (`api: "messages"`)
+Anthropic's Messages. While streaming, the client only reads raw bytes (aiohttp
+`iter_any`) and looks for the first non-empty `"content"` (a `text_delta`'s
+`"text"`) to time the first chunk; the bytes are parsed and checked after every stream has ended:
 each answer must be exactly `payload.tagged_tokens(N, its nonce)`, and any
 other request's nonce found in it is counted as cross-talk.
 """
@@ -35,41 +36,68 @@ from bench.runner import _answer_channel, _raise_nofile_limit
 __all__ = ["main", "request_body"]
 
 MODEL = "gpt-3.5-turbo"
-_FIRST_CONTENT = re.compile(rb'"content":\s*"[^"]')
+#: The first text of an answer, per API: a chat chunk's `content`, a Messages `text_delta`.
+_FIRST_CONTENT = {
+    "chat": re.compile(rb'"content":\s*"[^"]'),
+    "messages": re.compile(rb'"text_delta",\s*"text":\s*"[^"]'),
+}
 _NONCE = re.compile(r"#([0-9a-f]{8})")
 
 
-def request_body(nonce: str, n: int, delay_us: int) -> bytes:
+def request_body(nonce: str, n: int, delay_us: int, api: str = "chat") -> bytes:
     """What the echo upstream reads its orders from: the user's message."""
     content = f"bench nonce {nonce} n {n} delay_us {delay_us}"
-    return json.dumps(
-        {"model": MODEL, "messages": [{"role": "user", "content": content}], "stream": True}
-    ).encode()
+    body: dict[str, Any] = {
+        "model": MODEL, "messages": [{"role": "user", "content": content}], "stream": True
+    }
+    if api == "messages":
+        body["max_tokens"] = 1_000_000
+    return json.dumps(body).encode()
 
 
 async def _stream(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes,
+    api: str = "chat",
 ) -> tuple[int, float, float, float, bytes]:
     parts: list[bytes] = []
     first = 0.0
     tail = b""
+    first_content = _FIRST_CONTENT[api]
     t0 = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as resp:
         async for data in resp.content.iter_any():
             if not first:
-                if _FIRST_CONTENT.search(tail + data):
+                if first_content.search(tail + data):
                     first = time.perf_counter()
-                tail = data[-24:]
+                tail = data[-32:]
             parts.append(data)
         status = resp.status
     return status, t0, first, time.perf_counter(), b"".join(parts)
 
 
-def _verify(status: int, body: bytes, nonce: str, n: int) -> dict[str, Any]:
-    """The answer's text, checked against what this request (its nonce) must get."""
-    if status != 200:
-        return {"ok": False, "chunks": 0, "foreign": [],
-                "error": f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"}
+def _messages_text(body: bytes) -> tuple[list[str], bool, str | None]:
+    """(text deltas, whether `message_stop` came, the error) of a Messages event stream."""
+    pieces: list[str] = []
+    for line in body.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            return pieces, False, f"not JSON: {line[:200]!r}"
+        kind = event.get("type")
+        if kind == "error":
+            return pieces, False, f"the stream carried an error: {str(event)[:300]}"
+        if kind == "message_stop":
+            return pieces, True, None
+        delta = event.get("delta") or {}
+        if kind == "content_block_delta" and delta.get("type") == "text_delta":
+            pieces.append(delta["text"])
+    return pieces, False, None
+
+
+def _chat_text(body: bytes) -> tuple[list[str], bool, str | None]:
+    """(content deltas, whether `[DONE]` came, the error) of a chat completions stream."""
     pieces: list[str] = []
     done = False
     error = None
@@ -92,17 +120,26 @@ def _verify(status: int, body: bytes, nonce: str, n: int) -> dict[str, Any]:
             content = (choice.get("delta") or {}).get("content")
             if content:
                 pieces.append(content)
+    return pieces, done, error
+
+
+def _verify(status: int, body: bytes, nonce: str, n: int, api: str = "chat") -> dict[str, Any]:
+    """The answer's text, checked against what this request (its nonce) must get."""
+    if status != 200:
+        return {"ok": False, "chunks": 0, "foreign": [],
+                "error": f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"}
+    pieces, done, error = (_messages_text if api == "messages" else _chat_text)(body)
     text = "".join(pieces)
     foreign = sorted(set(_NONCE.findall(text)) - {nonce})
     ok = error is None and done and text == "".join(tagged_tokens(n, nonce))
     if not ok and error is None:
-        error = "no [DONE]" if not done else "the text differs from this request's"
+        error = "no end of stream" if not done else "the text differs from this request's"
     return {"ok": ok, "chunks": len(pieces), "foreign": foreign, "error": error}
 
 
 async def _cell(
     session: aiohttp.ClientSession, url: str, headers: dict[str, str], c: int, n: int,
-    delay_us: int,
+    delay_us: int, api: str = "chat",
 ) -> dict[str, Any]:
     nonces: set[str] = set()
     while len(nonces) < c:
@@ -110,7 +147,8 @@ async def _cell(
     order = sorted(nonces)
     c0 = time.process_time()
     results = await asyncio.gather(
-        *(_stream(session, url, headers, request_body(nonce, n, delay_us)) for nonce in order),
+        *(_stream(session, url, headers, request_body(nonce, n, delay_us, api), api)
+          for nonce in order),
         return_exceptions=True,
     )
     client_cpu = time.process_time() - c0
@@ -122,7 +160,7 @@ async def _cell(
             errors.append(f"{type(result).__name__}: {result}"[:300])
             continue
         status, t0, first, end, body = result
-        check = _verify(status, body, nonce, n)
+        check = _verify(status, body, nonce, n, api)
         chunks += check["chunks"]
         crosstalk += bool(check["foreign"])
         if not check["ok"]:
@@ -144,9 +182,9 @@ async def _cell(
 
 async def _repeat(
     session: aiohttp.ClientSession, url: str, headers: dict[str, str], c: int, n: int,
-    delay_us: int, repeat: int,
+    delay_us: int, repeat: int, api: str = "chat",
 ) -> dict[str, Any]:
-    runs = [await _cell(session, url, headers, c, n, delay_us) for _ in range(repeat)]
+    runs = [await _cell(session, url, headers, c, n, delay_us, api) for _ in range(repeat)]
     if repeat == 1:
         return runs[0]
     wall = sum(r["wall_s"] for r in runs)
@@ -186,7 +224,8 @@ def main() -> None:
                 try:
                     headers = {"Content-Type": "application/json", **(cmd.get("headers") or {})}
                     answer = await _repeat(session, cmd["url"], headers, cmd["c"], cmd["n"],
-                                           cmd["delay_us"], cmd.get("repeat", 1))
+                                           cmd["delay_us"], cmd.get("repeat", 1),
+                                           cmd.get("api", "chat"))
                 except Exception as exc:
                     traceback.print_exc()
                     answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}

@@ -32,17 +32,21 @@ from typing import IO
 
 from bench.common import ROOT, Config, runner_env
 
-__all__ = ["GATEWAYS", "PEERS", "Gateway", "cpu_seconds", "start_gateway"]
+__all__ = ["GATEWAYS", "PEERS", "ROUTES", "Gateway", "cpu_seconds", "start_gateway"]
 
 #: name -> label, in the order they run in each round
 GATEWAYS = {
     "direct": "direct (client → upstream)",
     "relay": "thin relay (the floor)",
     "codelinkava": "codelinkava serve",
+    "codelinkava-messages": "codelinkava serve, /v1/messages",
     "litellm": "LiteLLM proxy",
     "g4f": "g4f api",
 }
 PEERS = ("litellm", "g4f")
+#: Other routes of a gateway above, measured as gateways of their own in the same process:
+#: name -> (the gateway, the route's path, the API its client speaks).
+ROUTES = {"codelinkava-messages": ("codelinkava", "/v1/messages", "messages")}
 START_TIMEOUT = 90.0
 MASTER_KEY = "sk-bench-master"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -53,17 +57,30 @@ class Gateway:
     """A running gateway (or, for `direct`, just the upstream's URL)."""
 
     name: str
-    url: str  # the chat completions endpoint
+    url: str  # the chat completions endpoint (or the route's, for `api`)
     headers: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
+    #: The API the client speaks to `url`: "chat" (OpenAI's) or "messages" (Anthropic's).
+    api: str = "chat"
+    #: The gateway whose process serves this route (None: its own, or none).
+    shares: Gateway | None = None
 
     @property
     def pid(self) -> int | None:
+        if self.shares is not None:
+            return self.shares.pid
         return self.proc.pid if self.proc is not None else None
 
+    def route(self, name: str, path: str, api: str) -> Gateway:
+        """Another route of this gateway's process, measured on its own."""
+        base = self.url.removesuffix("/v1/chat/completions")
+        return Gateway(name, base + path, dict(self.headers), api=api, shares=self)
+
     def stop(self) -> None:
+        if self.shares is not None:
+            return  # the process is the other gateway's to stop
         proc = self.proc
         if proc is not None and proc.poll() is None:
             if proc.stdin is not None:

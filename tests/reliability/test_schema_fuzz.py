@@ -5,6 +5,9 @@ upstream. It must never answer 5xx (a 502/504 would mean our upstream broke,
 and it does not), every error must be in the documented shape
 `{"error": {"message", "type", "code"}}`, and every 200 must be a complete
 answer: a JSON `chat.completion`, or an event stream ending in `[DONE]`.
+Under `/v1/messages` (Anthropic's Messages, and its `count_tokens`) the same in
+Anthropic's terms: errors as `{"type": "error", "error": {"type", "message"}}`,
+a whole `message`, or an event stream that ends with `message_stop`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .support import assert_error_shape
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-EXAMPLES = 150  # per operation and mode; 4 operations x 2 modes
+EXAMPLES = 150  # per operation and mode; 6 operations x 2 modes
 
 
 def _schema() -> Any:
@@ -76,6 +79,9 @@ def test_no_5xx_and_every_error_in_the_documented_shape(
     content_type = header(response, "content-type")
     seen[status] = seen.get(status, 0) + 1
     assert status < 500, (case.method, case.path, case.body, response.text[:500])
+    if case.path.startswith("/v1/messages"):
+        check_messages_answer(case.path, status, content_type, response.text)
+        return
     if status >= 400:
         assert content_type.startswith("application/json"), response.text
         assert_error_shape(response.json())
@@ -90,3 +96,25 @@ def test_no_5xx_and_every_error_in_the_documented_shape(
         body = response.json()
         assert body["object"] == "chat.completion", body
         assert body["choices"][0]["message"]["content"] == "fuzzed answer"
+
+
+def check_messages_answer(path: str, status: int, content_type: str, text: str) -> None:
+    """Anthropic's shapes: the error, the count, the whole message, the event stream."""
+    if status >= 400:
+        assert content_type.startswith("application/json"), text
+        body = json.loads(text)
+        assert set(body) == {"type", "error", "request_id"} and body["type"] == "error", body
+        error = body["error"]
+        assert isinstance(error["type"], str) and error["type"].endswith(("_error", "_large"))
+        assert isinstance(error["message"], str) and error["message"], body
+    elif path.endswith("/count_tokens"):
+        count = json.loads(text)["input_tokens"]
+        assert isinstance(count, int) and count >= 0, text
+    elif content_type.startswith("text/event-stream"):
+        names = [line[6:].strip() for line in text.splitlines() if line.startswith("event:")]
+        assert names[:2] == ["message_start", "ping"] and names[-1] == "message_stop", text
+        assert "error" not in names, text
+    else:
+        body = json.loads(text)
+        assert body["type"] == "message" and body["role"] == "assistant", body
+        assert body["content"] == [{"type": "text", "text": "fuzzed answer"}], body

@@ -17,15 +17,16 @@ from typing import Any
 import uvicorn
 
 from codelinkava.server import GatewaySettings, create_app
+from codelinkava.server.backend import Backend
 
 __all__ = ["LiveGateway", "fronting", "live_gateway", "wait_until"]
 
 
 class LiveGateway:
-    """`create_app(settings)` on uvicorn, in a background thread."""
+    """`create_app(settings, backend=backend)` on uvicorn, in a background thread."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.app = create_app(settings)
+    def __init__(self, settings: GatewaySettings, backend: Backend | None = None) -> None:
+        self.app = create_app(settings, backend=backend)
         self.settings = settings
         config = uvicorn.Config(
             self.app,
@@ -77,9 +78,11 @@ class LiveGateway:
 
 
 @contextmanager
-def live_gateway(settings: GatewaySettings) -> Iterator[LiveGateway]:
+def live_gateway(
+    settings: GatewaySettings, backend: Backend | None = None
+) -> Iterator[LiveGateway]:
     """A started gateway for the block; stopped (and checked for errors) afterwards."""
-    gateway = LiveGateway(settings)
+    gateway = LiveGateway(settings, backend)
     gateway.start()
     try:
         yield gateway

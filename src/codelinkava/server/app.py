@@ -3,6 +3,7 @@
     GET  /                      the chat page (server/static/), open without a key
     POST /api/chat              the seed's CodeLinkAva wire format (streams by default)
     POST /v1/chat/completions   OpenAI's format, stream true or false
+    POST /v1/messages           Anthropic's Messages (and /v1/messages/count_tokens)
     GET  /v1/models             the model names this gateway serves (OpenAI's or Anthropic's
                                 shape, by the `anthropic-version` header); /v1/models/{id}
     GET  /health                liveness and load, open without a key

@@ -9,10 +9,12 @@ in its wire; `state.GatewayState.respond` admits any of them the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 
 from .encoders import AnswerEncoder
 from .errors import OPENAI_ERRORS, ErrorShape
@@ -20,7 +22,11 @@ from .errors import OPENAI_ERRORS, ErrorShape
 if TYPE_CHECKING:
     from .state import GatewayState
 
-__all__ = ["ChatAsk", "ChatRoute"]
+__all__ = ["REQUEST_HEADERS", "ChatAsk", "ChatRoute"]
+
+#: The headers of the chat request being answered, for a translator that reads its API's
+#: own (Messages' `anthropic-beta`); each chat endpoint sets it.
+REQUEST_HEADERS: ContextVar[Headers] = ContextVar("request_headers")
 
 
 @dataclass

@@ -22,9 +22,16 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
-from .chat_route import ChatAsk, ChatRoute
+from .chat_route import REQUEST_HEADERS, ChatAsk, ChatRoute
 from .encoders import AnswerEncoder, OpenAIChatEncoder
 from .errors import OPENAI_ERRORS, ErrorShape
+from .messages import (
+    ANTHROPIC_ERRORS,
+    MessagesRequest,
+    install_messages_routes,
+    messages_ask,
+    messages_encoder,
+)
 from .model_routes import install_model_routes
 from .state import GatewayState
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest
@@ -96,6 +103,14 @@ CHAT_ROUTES = (
         "The seed's CodeLinkAva wire format: `choices[0].delta.content` chunks, then [DONE].",
         beyond=_beyond_text,
     ),
+    ChatRoute(
+        "/v1/messages",
+        MessagesRequest,
+        messages_ask,
+        messages_encoder,
+        "Anthropic's Messages, streamed (SSE events) or whole; errors in Anthropic's shape.",
+        errors=ANTHROPIC_ERRORS,
+    ),
 )
 
 
@@ -103,6 +118,7 @@ def _chat_endpoint(route: ChatRoute) -> Callable[..., Any]:
     """The FastAPI endpoint of one chat route: its body validated as the route's wire model."""
 
     async def endpoint(request: Request, body: Any) -> Response:
+        REQUEST_HEADERS.set(request.headers)
         return await _state(request).respond(body, route)
 
     endpoint.__annotations__ = {"request": Request, "body": route.body, "return": Response}
@@ -145,5 +161,6 @@ def install_routes(app: FastAPI) -> None:
         if route.errors is not OPENAI_ERRORS:
             shapes[route.path] = route.errors
     app.state.error_shapes = shapes
+    install_messages_routes(app)
     install_model_routes(app)
     app.add_api_route("/health", health, methods=["GET"])
