@@ -81,11 +81,16 @@ def responses_usage(
     reasoning = (
         completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
     )
+    # An Anthropic upstream's cache writes ride on chat usage as their own key.
+    written = chat.get("cache_creation_input_tokens")
     input_tokens = prompt if isinstance(prompt, int) else 0
     output_tokens = completion if isinstance(completion, int) else 0
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached if isinstance(cached, int) else 0},
+        "input_tokens_details": {
+            "cached_tokens": cached if isinstance(cached, int) else 0,
+            "cache_write_tokens": written if isinstance(written, int) else 0,
+        },
         "output_tokens": output_tokens,
         "output_tokens_details": {
             "reasoning_tokens": reasoning if isinstance(reasoning, int) else 0
