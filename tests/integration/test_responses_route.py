@@ -352,9 +352,9 @@ def test_an_upstream_refusal_before_the_stream_is_an_http_error(server: Scripted
     with (
         live_gateway(fronting(server.url("/v1"))) as gateway,
         openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0) as sdk,
+        pytest.raises(openai.RateLimitError) as caught,
     ):
-        with pytest.raises(openai.RateLimitError) as caught:
-            sdk.responses.create(model="m", input="Hi", stream=True)
+        sdk.responses.create(model="m", input="Hi", stream=True)
     assert caught.value.response.headers["retry-after"] == "3"
     assert caught.value.body == {
         "message": "slow down",
@@ -479,9 +479,11 @@ def test_retrieving_as_a_stream_is_refused_by_name(
 
 def test_the_key_guards_the_stored_responses_too(server: ScriptedServer) -> None:
     server.handler = openai_handler(decide)
-    with live_gateway(fronting(server.url("/v1"), api_key="k-1")) as gateway:
-        with openai.OpenAI(base_url=gateway.url + "/v1", api_key="k-1", max_retries=0) as sdk:
-            response = sdk.responses.create(model="m", input="Hi")
+    with (
+        live_gateway(fronting(server.url("/v1"), api_key="k-1")) as gateway,
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key="k-1", max_retries=0) as sdk,
+    ):
+        response = sdk.responses.create(model="m", input="Hi")
         answer = httpx.get(f"{gateway.url}/v1/responses/{response.id}", timeout=10)
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "invalid_api_key"
         answer = httpx.get(

@@ -20,9 +20,9 @@ from starlette.responses import JSONResponse, Response
 
 from codelinkava.errors import InvalidRequestError
 
+from ..chat_route import ChatAsk, ChatRoute
 from ..encoders import AnswerEncoder
 from ..errors import OPENAI_ERRORS
-from ..chat_route import ChatAsk, ChatRoute
 from ..state import GatewayState
 from .encoder import ResponsesEncoder
 from .store import ResponseStore, StoreUnavailableError, make_store

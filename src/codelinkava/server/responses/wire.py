@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Reasoning", "ResponsesRequest", "StreamOptions", "TextConfig", "TextFormat"]
+__all__ = ["Reasoning", "ResponsesRequest", "ResponsesStreamOptions", "TextConfig", "TextFormat"]
 
 _INT32 = 2**31 - 1
 
@@ -47,7 +47,7 @@ class Reasoning(BaseModel):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
-class StreamOptions(BaseModel):
+class ResponsesStreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     include_obfuscation: bool | None = None
@@ -75,7 +75,7 @@ class ResponsesRequest(BaseModel):
     metadata: dict[str, str] | None = None
     user: str | None = None
     stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream_options: ResponsesStreamOptions | None = None
     #: OpenAI's default is to store: None reads as True.
     store: bool | None = None
     previous_response_id: str | None = Field(default=None, min_length=1, max_length=256)
