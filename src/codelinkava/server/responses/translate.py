@@ -17,7 +17,6 @@ No I/O: the caller looks the stored conversation up and passes its messages in.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,7 +175,7 @@ def _fields(body: ResponsesRequest, tools: list[dict[str, Any]] | None) -> dict[
             fields[name] = value
     if body.max_output_tokens is not None:
         fields["max_tokens"] = body.max_output_tokens
-    if tools is not None:
+    if tools:  # an empty list is no tools (OpenAI's chat API refuses `tools: []`)
         fields["tools"] = tools
     if body.tool_choice is not None:
         fields["tool_choice"] = items.chat_tool_choice(body.tool_choice)
@@ -236,7 +235,3 @@ def _echo(body: ResponsesRequest) -> dict[str, Any]:
         "truncation": body.truncation or "disabled",
         "user": body.user,
     }
-
-
-def _as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
