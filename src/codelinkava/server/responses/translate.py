@@ -23,13 +23,9 @@ from typing import Any
 from codelinkava.errors import InvalidRequestError
 
 from . import items
-from .wire import ResponsesRequest
+from .wire import INCLUDABLE, ResponsesRequest
 
-__all__ = ["INCLUDABLE", "Translation", "responses_param", "translate"]
-
-#: `include` values honoured: logprobs are asked of the upstream; chat upstreams give no
-#: reasoning items, so there is never encrypted reasoning content to leave out.
-INCLUDABLE = frozenset({"message.output_text.logprobs", "reasoning.encrypted_content"})
+__all__ = ["Translation", "responses_param", "translate"]
 
 #: Chat names a body may not carry: the Responses field that says it (or why not).
 _CHAT_ONLY = {
@@ -162,7 +158,7 @@ def _refuse_unserved(body: ResponsesRequest) -> None:
         if value not in INCLUDABLE:
             raise InvalidRequestError(
                 f"include value {value!r} cannot be honoured; this gateway includes "
-                f"{', '.join(sorted(INCLUDABLE))}",
+                f"{', '.join(INCLUDABLE)}",
                 param=f"include[{index}]",
             )
 

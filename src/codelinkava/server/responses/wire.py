@@ -10,13 +10,80 @@ one error per member. Unknown top-level fields are kept (`extra="allow"`):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-__all__ = ["Reasoning", "ResponsesRequest", "ResponsesStreamOptions", "TextConfig", "TextFormat"]
+__all__ = [
+    "INCLUDABLE",
+    "Reasoning",
+    "ResponsesRequest",
+    "ResponsesStreamOptions",
+    "TextConfig",
+    "TextFormat",
+]
 
 _INT32 = 2**31 - 1
+
+# What the OpenAPI page shows of input items and tools (the items `translate.py` reads);
+# validation takes any JSON there, so an error names the exact item at fault.
+_TEXT_PART = {
+    "type": "object",
+    "properties": {"type": {"const": "input_text"}, "text": {"type": "string"}},
+    "required": ["type", "text"],
+}
+_INPUT_ITEM = {
+    "oneOf": [
+        {
+            "title": "message",
+            "type": "object",
+            "properties": {
+                "type": {"const": "message"},
+                "role": {"enum": ["user", "system", "developer", "assistant"]},
+                "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": _TEXT_PART}]},
+            },
+            "required": ["role", "content"],
+        },
+        {
+            "title": "function_call",
+            "type": "object",
+            "properties": {
+                "type": {"const": "function_call"},
+                "call_id": {"type": "string"},
+                "name": {"type": "string"},
+                "arguments": {"type": "string"},
+            },
+            "required": ["type", "call_id", "name", "arguments"],
+        },
+        {
+            "title": "function_call_output",
+            "type": "object",
+            "properties": {
+                "type": {"const": "function_call_output"},
+                "call_id": {"type": "string"},
+                "output": {"type": "string"},
+            },
+            "required": ["type", "call_id", "output"],
+        },
+    ]
+}
+_FUNCTION_TOOL = {
+    "type": "object",
+    "properties": {
+        "type": {"const": "function"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "parameters": {"type": "object"},
+        "strict": {"type": "boolean"},
+    },
+    "required": ["type", "name"],
+}
+#: `include` values honoured: logprobs are asked of the upstream; chat upstreams give no
+#: reasoning items, so there is never encrypted reasoning content to leave out.
+INCLUDABLE = ("message.output_text.logprobs", "reasoning.encrypted_content")
+InputItem = Annotated[Any, WithJsonSchema(_INPUT_ITEM)]
+Includable = Annotated[str, WithJsonSchema({"type": "string", "enum": list(INCLUDABLE)})]
+FunctionTool = Annotated[Any, WithJsonSchema(_FUNCTION_TOOL)]
 
 
 class TextFormat(BaseModel):
@@ -59,9 +126,9 @@ class ResponsesRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = ""
-    input: str | list[Any] | None = None
+    input: str | list[InputItem] | None = None
     instructions: str | None = None
-    tools: list[Any] | None = None
+    tools: list[FunctionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
@@ -69,7 +136,7 @@ class ResponsesRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    include: list[str] | None = None
+    include: list[Includable] | None = None
     reasoning: Reasoning | None = None
     truncation: Literal["auto", "disabled"] | None = None
     metadata: dict[str, str] | None = None
