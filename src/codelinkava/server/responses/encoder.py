@@ -145,28 +145,34 @@ class ResponsesEncoder:
         out: list[str] = []
         if not self._started:
             self._start(out)
+        texts, head = self._open_text()
+        seq = self._seq
         for chunk in batch:
             content = chunk.content
-            if content and self._message is not None and self._message.part == "text":
-                # The fast path: more text in the part already open.
+            if texts is not None and content and chunk.logprobs is None:
+                # The fast path: plain text into the part already open, in locals.
+                texts.append(content)
+                out.append(f"{_TEXT_DELTA}{seq}{head}{encode_basestring(content)}{_NO_LOGPROBS}")
+                seq += 1
                 self.pieces += 1
-                message = self._message
-                message.texts.append(content)  # type: ignore[union-attr]
-                seq = self._seq
-                self._seq = seq + 1
-                if chunk.logprobs is None:
-                    out.append(
-                        f"{_TEXT_DELTA}{seq}{message.delta_head}"
-                        f"{encode_basestring(content)}{_NO_LOGPROBS}"
-                    )
-                else:
-                    out.append(self._text_delta(message, seq, content, chunk.logprobs))
                 if chunk.tool_calls is None and chunk.refusal is None:
-                    self._note(chunk)
+                    if chunk.finish_reason is not None or chunk.usage is not None:
+                        self._note(chunk)
                     continue
                 content = None
+            self._seq = seq
             self._chunk(chunk, content, out)
+            seq = self._seq
+            texts, head = self._open_text()
+        self._seq = seq
         return "".join(out).encode()
+
+    def _open_text(self) -> tuple[list[str] | None, str]:
+        """The open text part's pieces and its delta head, or (None, "") when none is open."""
+        message = self._message
+        if message is None or message.part != "text":
+            return None, ""
+        return message.texts, message.delta_head
 
     def stream_end(self) -> bytes:
         out: list[str] = []
