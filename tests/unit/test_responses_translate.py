@@ -410,6 +410,7 @@ def test_every_field_is_translated_or_forwarded() -> None:
             "top_logprobs": 3,
             "seed": 7,
             "store": False,
+            "client_metadata": {"session_id": "s-1"},
         }
     )
     assert out.fields == {
@@ -432,6 +433,7 @@ def test_every_field_is_translated_or_forwarded() -> None:
         "seed": 7,  # not a Responses field: forwarded as sent
     }
     assert "metadata" not in out.fields and "store" not in out.fields  # the gateway's own
+    assert "client_metadata" not in out.fields  # about the client (Codex), not the answer
     assert out.echo["metadata"] == {"run": "7"}
     assert out.echo["store"] is False
     assert out.echo["text"] == {

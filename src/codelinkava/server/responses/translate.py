@@ -52,6 +52,9 @@ _NOT_SERVED = {
     "access_programs": "access programs are not served",
     "image": "image context options are not served",
 }
+#: About the client, not the answer (Codex's session and turn ids), as `metadata` is:
+#: accepted and kept from the upstream, which would refuse a name it does not know.
+_CLIENT_ONLY = frozenset({"client_metadata"})
 #: Fields the chat API shares, forwarded under the same name.
 _SHARED = (
     "temperature",
@@ -191,7 +194,7 @@ def _fields(body: ResponsesRequest, tools: list[dict[str, Any]] | None) -> dict[
     if body.stream:
         fields["stream_options"] = {"include_usage": True}  # usage for response.completed
     for name, value in (body.model_extra or {}).items():
-        if name not in _NOT_SERVED:
+        if name not in _NOT_SERVED and name not in _CLIENT_ONLY:
             fields[name] = value  # the relay's rule: unknown fields go as sent
     return fields
 
