@@ -5,7 +5,7 @@ binary), so the test runs where `codex` is on PATH or `CODELINKAVA_CODEX` names
 it, and is skipped elsewhere. Codex is pointed at a live gateway as a custom
 provider (`wire_api = "responses"`), with what a chat upstream cannot serve
 switched off: reasoning summaries, the hosted web search, and the multi-agent
-and goals tools (a `namespace` tool group). It was also run in a network
+tools (a `namespace` tool group). It was also run in a network
 namespace with only loopback: it needs nothing else.
 """
 
@@ -40,7 +40,6 @@ env_key = "CODELINKAVA_API_KEY"
 
 [features]
 multi_agent = false
-goals = false
 """
 
 
