@@ -20,7 +20,7 @@ from codelinkava import errors
 from codelinkava.chunk import AnswerBuilder, ChatChunk, ToolCallDelta
 from codelinkava.server.responses.encoder import ResponsesEncoder
 from codelinkava.server.responses.store import MemoryStore
-from codelinkava.server.responses.translate import translate
+from codelinkava.server.responses.translate import translate_responses
 from codelinkava.server.responses.wire import ResponsesRequest
 
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
@@ -44,7 +44,7 @@ TEXT_ORDER = [
 
 def encoder(store: MemoryStore | None = None, **body: Any) -> ResponsesEncoder:
     request = ResponsesRequest.model_validate({"model": "m", "input": "Hi", **body})
-    return ResponsesEncoder("m", translate(request), prompt_estimate=2, store=store)
+    return ResponsesEncoder("m", translate_responses(request), prompt_estimate=2, store=store)
 
 
 def events(data: bytes) -> list[dict[str, Any]]:

@@ -12,7 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from codelinkava.errors import InvalidRequestError
-from codelinkava.server.responses.translate import Translation, responses_param, translate
+from codelinkava.server.responses.translate import (
+    ResponsesTranslation,
+    responses_param,
+    translate_responses,
+)
 from codelinkava.server.responses.wire import ResponsesRequest
 
 WEATHER = {
@@ -25,8 +29,8 @@ WEATHER = {
 CALL = {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"}
 
 
-def run(body: dict[str, Any], history: list[dict[str, Any]] | None = None) -> Translation:
-    return translate(ResponsesRequest.model_validate(body), history)
+def run(body: dict[str, Any], history: list[dict[str, Any]] | None = None) -> ResponsesTranslation:
+    return translate_responses(ResponsesRequest.model_validate(body), history)
 
 
 def refused(body: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str | None:

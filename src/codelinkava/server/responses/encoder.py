@@ -45,7 +45,7 @@ from .objects import (
     responses_usage,
 )
 from .store import ResponseStore, StoredResponse
-from .translate import Translation, responses_param
+from .translate import ResponsesTranslation, responses_param
 
 __all__ = ["ResponsesEncoder"]
 
@@ -110,7 +110,7 @@ class ResponsesEncoder:
     def __init__(
         self,
         model: str,
-        translation: Translation,
+        translation: ResponsesTranslation,
         *,
         prompt_estimate: int = 0,
         store: ResponseStore | None = None,

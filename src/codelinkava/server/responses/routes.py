@@ -26,7 +26,7 @@ from ..errors import OPENAI_ERRORS
 from ..state import GatewayState
 from .encoder import ResponsesEncoder
 from .store import ResponseStore, StoreUnavailableError, make_store
-from .translate import Translation, translate
+from .translate import ResponsesTranslation, translate_responses
 from .wire import ResponsesRequest
 
 __all__ = ["RESPONSES_ROUTE", "install_responses", "store_of"]
@@ -63,7 +63,7 @@ async def responses_ask(body: Any, state: GatewayState) -> ChatAsk:
                 param="previous_response_id",
             )
         history = record.messages
-    translation = translate(body, history)
+    translation = translate_responses(body, history)
     return ChatAsk(
         model=body.model,
         messages=translation.messages,
@@ -76,7 +76,7 @@ async def responses_ask(body: Any, state: GatewayState) -> ChatAsk:
 
 def responses_encoder(body: Any, ask: ChatAsk, state: GatewayState) -> AnswerEncoder:
     assert isinstance(body, ResponsesRequest)
-    translation: Translation = ask.extras["translation"]
+    translation: ResponsesTranslation = ask.extras["translation"]
     return ResponsesEncoder(
         ask.model,
         translation,

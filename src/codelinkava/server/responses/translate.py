@@ -25,7 +25,7 @@ from codelinkava.errors import InvalidRequestError
 from . import items
 from .wire import INCLUDABLE, ResponsesRequest
 
-__all__ = ["Translation", "responses_param", "translate"]
+__all__ = ["ResponsesTranslation", "responses_param", "translate_responses"]
 
 #: Chat names a body may not carry: the Responses field that says it (or why not).
 _CHAT_ONLY = {
@@ -80,7 +80,7 @@ _TOOLS = re.compile(r"^tools\[(\d+)\](?:\.function)?")
 
 
 @dataclass(frozen=True)
-class Translation:
+class ResponsesTranslation:
     """One Responses request in chat terms."""
 
     #: What the backend is asked: the instructions first, then the conversation.
@@ -104,7 +104,9 @@ def responses_param(param: str | None) -> str | None:
     return _TOOLS.sub(r"tools[\1]", param)
 
 
-def translate(body: ResponsesRequest, history: list[dict[str, Any]] | None = None) -> Translation:
+def translate_responses(
+    body: ResponsesRequest, history: list[dict[str, Any]] | None = None
+) -> ResponsesTranslation:
     """`body` (continuing `history`, a stored conversation's messages) in chat terms.
 
     Raises InvalidRequestError naming the field or item that cannot be translated.
@@ -119,7 +121,7 @@ def translate(body: ResponsesRequest, history: list[dict[str, Any]] | None = Non
         messages = [{"role": "system", "content": body.instructions}, *conversation]
     tools = items.chat_tools(body.tools)
     fields = _fields(body, tools)
-    return Translation(messages, conversation, fields, _echo(body))
+    return ResponsesTranslation(messages, conversation, fields, _echo(body))
 
 
 def _refuse_unserved(body: ResponsesRequest) -> None:
