@@ -19,6 +19,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from codelinkava.server import GatewaySettings
+from support.anthropic_streams import TEXT_STREAM, WHOLE_TOOL_MESSAGE, stream
 from support.live_gateway import LiveGateway, fronting, live_gateway
 from support.real_upstream import Answer, ToolCall, has_tool_result, openai_handler
 from support.scripted import SSE_HEADERS, Reply, Reset, ScriptedServer, chunk, event, sse
@@ -522,3 +524,34 @@ def test_a_scripted_stream_with_no_text_still_completes(server: ScriptedServer) 
         "response.in_progress",
         "response.completed",
     ]
+
+
+def test_an_anthropic_upstream_answers_behind_the_route(server: ScriptedServer) -> None:
+    """The Anthropic provider's events and whole message, as Responses: text, a tool call,
+    the usage mapped field by field."""
+    options = {"base_url": server.url(""), "api_key": "sk-ant", "max_retries": 0, "timeout": 2}
+    settings = GatewaySettings(provider="anthropic", provider_options=options, api_key=None)
+    server.reply(stream(TEXT_STREAM))
+    with (
+        live_gateway(settings) as gateway,
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0) as sdk,
+    ):
+        with sdk.responses.stream(model="claude-x", input="Hi", max_output_tokens=64) as events:
+            streamed = events.get_final_response()
+        server.reply(
+            Reply(
+                headers={"Content-Type": "application/json"},
+                body=[json.dumps(WHOLE_TOOL_MESSAGE).encode()],
+            )
+        )
+        whole = sdk.responses.create(model="claude-x", input="Weather?", tools=[WEATHER_TOOL])
+    assert streamed.output_text == "Hello!" and streamed.status == "completed"
+    assert streamed.usage is not None
+    assert (streamed.usage.input_tokens, streamed.usage.output_tokens) == (25, 15)
+    asked, tooled = (r.json() for r in server.requests if r.path == "/v1/messages")
+    assert asked["messages"] == [{"role": "user", "content": "Hi"}] and asked["max_tokens"] == 64
+    text, call = whole.output
+    assert text.type == "message" and whole.output_text.startswith("I'll check")
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert json.loads(call.arguments) == {"location": "San Francisco, CA", "unit": "celsius"}
+    assert tooled["tools"][0]["name"] == "get_weather"
