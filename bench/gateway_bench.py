@@ -28,6 +28,7 @@ TITLE = "Gateway: what `codelinkava serve` adds"
 CELL_TIMEOUT = 240.0
 OURS, FLOOR, DIRECT = "codelinkava", "relay", "direct"
 MESSAGES = "codelinkava-messages"
+RESPONSES = "codelinkava-responses"
 
 
 def _settings(cfg: Config) -> dict[str, Any]:
@@ -285,22 +286,24 @@ def targets(data: dict[str, Any]) -> list[list[str]]:
 
 
 def _route_targets(get: Any, status: Any, top: int) -> list[list[str]]:
-    """The Messages route against the chat route of the same process, in the same run."""
+    """The Messages and Responses routes against the chat route of the same process, in the
+    same run."""
     rows = []
-    for key in ("fast/10", f"paced/{top}"):
-        chat, messages = get(key, OURS, "cpu_us"), get(key, MESSAGES, "cpu_us")
-        ratio = messages / chat if messages is not None and chat else None
-        rows.append([f"/v1/messages: CPU per relayed chunk ≤ 1.5× the chat route's "
-                     f"({key.replace('/', ', ')} streams)",
-                     f"{fmt(messages, 1)} µs ({fmt(ratio, 2)}×)", f"{fmt(chat, 1)} µs × 1.5",
-                     f"{fmt(get(key, FLOOR, 'cpu_us'), 1)} µs",
-                     status(None if ratio is None else ratio <= 1.5)])
-    chat, messages = get("paced/1", OURS, "ttfc_p50"), get("paced/1", MESSAGES, "ttfc_p50")
-    added = messages - chat if messages is not None and chat is not None else None
-    rows.append(["/v1/messages: first chunk p50 ≤ the chat route's + 0.3 ms (paced, 1 stream)",
-                 f"{fmt(messages, 2)} ms ({'–' if added is None else f'{added:+.2f}'} ms)",
-                 f"{fmt(chat, 2)} + 0.3 ms", f"{fmt(get('paced/1', FLOOR, 'ttfc_p50'), 2)} ms",
-                 status(None if added is None else added <= 0.3)])
+    for name, path in ((MESSAGES, "/v1/messages"), (RESPONSES, "/v1/responses")):
+        for key in ("fast/10", f"paced/{top}"):
+            chat, route = get(key, OURS, "cpu_us"), get(key, name, "cpu_us")
+            ratio = route / chat if route is not None and chat else None
+            rows.append([f"{path}: CPU per relayed chunk ≤ 1.5× the chat route's "
+                         f"({key.replace('/', ', ')} streams)",
+                         f"{fmt(route, 1)} µs ({fmt(ratio, 2)}×)", f"{fmt(chat, 1)} µs × 1.5",
+                         f"{fmt(get(key, FLOOR, 'cpu_us'), 1)} µs",
+                         status(None if ratio is None else ratio <= 1.5)])
+        chat, route = get("paced/1", OURS, "ttfc_p50"), get("paced/1", name, "ttfc_p50")
+        added = route - chat if route is not None and chat is not None else None
+        rows.append([f"{path}: first chunk p50 ≤ the chat route's + 0.3 ms (paced, 1 stream)",
+                     f"{fmt(route, 2)} ms ({'–' if added is None else f'{added:+.2f}'} ms)",
+                     f"{fmt(chat, 2)} + 0.3 ms", f"{fmt(get('paced/1', FLOOR, 'ttfc_p50'), 2)} ms",
+                     status(None if added is None else added <= 0.3)])
     return rows
 
 

@@ -4,15 +4,16 @@
 protocol, so `common.Worker` drives it). Its one command,
 
     {"op": "cell", "url": ".../v1/chat/completions", "c": C, "n": N, "delay_us": D,
-     "headers": {...}, "repeat": R, "api": "chat" | "messages"}
+     "headers": {...}, "repeat": R, "api": "chat" | "messages" | "responses"}
 
 starts C streams at once on one event loop (R times in a row, pooled: more
 samples for a single stream). Each asks the echo upstream
 (`bench.source`, directly or through whatever listens at `url`) for N chunks
-under a nonce of its own, in OpenAI's chat API or (`api: "messages"`)
-Anthropic's Messages. While streaming, the client only reads raw bytes (aiohttp
-`iter_any`) and looks for the first non-empty `"content"` (a `text_delta`'s
-`"text"`) to time the first chunk; the bytes are parsed and checked after every stream has ended:
+under a nonce of its own, in OpenAI's chat API, (`api: "messages"`) Anthropic's
+Messages or (`api: "responses"`) OpenAI's Responses. While streaming, the client
+only reads raw bytes (aiohttp `iter_any`) and looks for the first non-empty
+`"content"` (a `text_delta`'s `"text"`, an `output_text.delta`'s `"delta"`) to
+time the first chunk; the bytes are parsed and checked after every stream has ended:
 each answer must be exactly `payload.tagged_tokens(N, its nonce)`, and any
 other request's nonce found in it is counted as cross-talk.
 """
@@ -40,13 +41,17 @@ MODEL = "gpt-3.5-turbo"
 _FIRST_CONTENT = {
     "chat": re.compile(rb'"content":\s*"[^"]'),
     "messages": re.compile(rb'"text_delta",\s*"text":\s*"[^"]'),
+    "responses": re.compile(rb'"delta":\s*"[^"]'),
 }
 _NONCE = re.compile(r"#([0-9a-f]{8})")
 
 
 def request_body(nonce: str, n: int, delay_us: int, api: str = "chat") -> bytes:
-    """What the echo upstream reads its orders from: the user's message."""
+    """What the echo upstream reads its orders from: the user's message (the Responses
+    route's input, which the gateway makes that message)."""
     content = f"bench nonce {nonce} n {n} delay_us {delay_us}"
+    if api == "responses":
+        return json.dumps({"model": MODEL, "input": content, "stream": True}).encode()
     body: dict[str, Any] = {
         "model": MODEL, "messages": [{"role": "user", "content": content}], "stream": True
     }
@@ -96,6 +101,29 @@ def _messages_text(body: bytes) -> tuple[list[str], bool, str | None]:
     return pieces, False, None
 
 
+def _responses_text(body: bytes) -> tuple[list[str], bool, str | None]:
+    """(text deltas, whether `response.completed` came, the error) of a Responses stream."""
+    pieces: list[str] = []
+    for line in body.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            return pieces, False, f"not JSON: {line[:200]!r}"
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            pieces.append(event["delta"])
+        elif kind == "response.completed":
+            return pieces, True, None
+        elif kind in ("response.failed", "response.incomplete", "error"):
+            return pieces, False, f"the stream ended with {kind}: {str(event)[:300]}"
+    return pieces, False, None
+
+
+_READERS = {"messages": _messages_text, "responses": _responses_text}
+
+
 def _chat_text(body: bytes) -> tuple[list[str], bool, str | None]:
     """(content deltas, whether `[DONE]` came, the error) of a chat completions stream."""
     pieces: list[str] = []
@@ -128,7 +156,7 @@ def _verify(status: int, body: bytes, nonce: str, n: int, api: str = "chat") -> 
     if status != 200:
         return {"ok": False, "chunks": 0, "foreign": [],
                 "error": f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"}
-    pieces, done, error = (_messages_text if api == "messages" else _chat_text)(body)
+    pieces, done, error = _READERS.get(api, _chat_text)(body)
     text = "".join(pieces)
     foreign = sorted(set(_NONCE.findall(text)) - {nonce})
     ok = error is None and done and text == "".join(tagged_tokens(n, nonce))

@@ -40,13 +40,17 @@ GATEWAYS = {
     "relay": "thin relay (the floor)",
     "codelinkava": "codelinkava serve",
     "codelinkava-messages": "codelinkava serve, /v1/messages",
+    "codelinkava-responses": "codelinkava serve, /v1/responses",
     "litellm": "LiteLLM proxy",
     "g4f": "g4f api",
 }
 PEERS = ("litellm", "g4f")
 #: Other routes of a gateway above, measured as gateways of their own in the same process:
 #: name -> (the gateway, the route's path, the API its client speaks).
-ROUTES = {"codelinkava-messages": ("codelinkava", "/v1/messages", "messages")}
+ROUTES = {
+    "codelinkava-messages": ("codelinkava", "/v1/messages", "messages"),
+    "codelinkava-responses": ("codelinkava", "/v1/responses", "responses"),
+}
 START_TIMEOUT = 90.0
 MASTER_KEY = "sk-bench-master"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -62,7 +66,8 @@ class Gateway:
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
-    #: The API the client speaks to `url`: "chat" (OpenAI's) or "messages" (Anthropic's).
+    #: The API the client speaks to `url`: "chat" (OpenAI's), "messages" (Anthropic's) or
+    #: "responses" (OpenAI's Responses).
     api: str = "chat"
     #: The gateway whose process serves this route (None: its own, or none).
     shares: Gateway | None = None

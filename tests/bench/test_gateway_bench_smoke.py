@@ -45,7 +45,7 @@ def test_quick_gateway_bench_verifies_every_stream(tmp_path: Path) -> None:
     assert (tmp_path / "gateway.png").stat().st_size > 0
 
     data = json.loads((tmp_path / "gateway.json").read_text())["data"]
-    ours = ("direct", "relay", "codelinkava", "codelinkava-messages")
+    ours = ("direct", "relay", "codelinkava", "codelinkava-messages", "codelinkava-responses")
     for name in ours:
         assert data["status"][name]["status"] == "ok", (name, data["status"][name])
     for name in ("litellm", "g4f"):
@@ -66,3 +66,4 @@ def test_quick_gateway_bench_verifies_every_stream(tmp_path: Path) -> None:
         assert data["profile"][mode]["ok"], data["profile"][mode]
     # the Messages route is measured beside the chat route, against its targets
     assert "/v1/messages: CPU per relayed chunk ≤ 1.5× the chat route's" in report
+    assert "/v1/responses: CPU per relayed chunk ≤ 1.5× the chat route's" in report

@@ -7,7 +7,10 @@ and it does not), every error must be in the documented shape
 answer: a JSON `chat.completion`, or an event stream ending in `[DONE]`.
 Under `/v1/messages` (Anthropic's Messages, and its `count_tokens`) the same in
 Anthropic's terms: errors as `{"type": "error", "error": {"type", "message"}}`,
-a whole `message`, or an event stream that ends with `message_stop`.
+a whole `message`, or an event stream that ends with `message_stop`. For
+`/v1/responses`: a JSON Response, or an event stream of numbered events ending
+in `response.completed` (and `GET`/`DELETE /v1/responses/{id}` a stored
+response or a 404).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .support import assert_error_shape
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-EXAMPLES = 150  # per operation and mode; 6 operations x 2 modes
+EXAMPLES = 150  # per operation and mode; 9 operations x 2 modes
 
 
 def _schema() -> Any:
@@ -69,6 +72,16 @@ def header(response: Any, name: str) -> str:
     return ""
 
 
+def map_body(ctx: Any, body: Any) -> Any:
+    """Most generated Responses bodies leave out `input` (optional: a continuation may
+    have none) and are refused as empty; one is added, so answers are fuzzed too."""
+    operation = ctx.operation
+    if operation is not None and operation.path == "/v1/responses" and isinstance(body, dict):
+        body.setdefault("input", "Hello")
+    return body
+
+
+@schema.hooks.apply(map_body)
 @schema.parametrize()
 def test_no_5xx_and_every_error_in_the_documented_shape(
     case: Any, schema_gateway: LiveGateway, upstream: ScriptedServer
@@ -85,6 +98,8 @@ def test_no_5xx_and_every_error_in_the_documented_shape(
     if status >= 400:
         assert content_type.startswith("application/json"), response.text
         assert_error_shape(response.json())
+    elif case.path.startswith("/v1/responses"):
+        check_responses_answer(case, response, content_type)
     elif content_type.startswith("text/event-stream"):
         events = [
             line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")
@@ -118,3 +133,23 @@ def check_messages_answer(path: str, status: int, content_type: str, text: str) 
         body = json.loads(text)
         assert body["type"] == "message" and body["role"] == "assistant", body
         assert body["content"] == [{"type": "text", "text": "fuzzed answer"}], body
+
+
+def check_responses_answer(case: Any, response: Any, content_type: str) -> None:
+    """A 200 of the Responses routes: a whole Response, its deletion, or its events in order."""
+    if not content_type.startswith("text/event-stream"):
+        body = response.json()
+        assert body["object"] == "response" and body["id"].startswith("resp_"), body
+        if case.method == "POST":
+            assert body["status"] == "completed", body
+            assert body["output"][0]["content"][0]["text"] == "fuzzed answer", body
+        return
+    events = []
+    for block in response.text.split("\n\n")[:-1]:
+        head, data = block.split("\n")
+        event = json.loads(data.removeprefix("data: "))
+        assert head == f"event: {event['type']}", block
+        events.append(event)
+    assert [e["sequence_number"] for e in events] == list(range(len(events))), response.text
+    assert events[-1]["type"] == "response.completed", response.text
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "fuzzed answer"

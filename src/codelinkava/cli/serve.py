@@ -58,6 +58,12 @@ def run_serve(args: argparse.Namespace, name: str, options: dict[str, Any]) -> i
         f"{args.workers} worker{'s' if args.workers > 1 else ''})",
         file=sys.stderr,
     )
+    if args.workers > 1 and not app.state.gateway.settings.redis_url:
+        print(
+            "note: without Redis each worker keeps its own stored responses (/v1/responses): "
+            "a GET or previous_response_id may reach another worker; set --redis-url",
+            file=sys.stderr,
+        )
     _run_uvicorn(args, app, spec)
     return 0
 

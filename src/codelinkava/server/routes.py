@@ -33,6 +33,7 @@ from .messages import (
     messages_encoder,
 )
 from .model_routes import install_model_routes
+from .responses import RESPONSES_ROUTE, install_responses
 from .state import GatewayState
 from .wire import ChatCompletionRequest, CodeLinkAvaRequest
 
@@ -111,6 +112,7 @@ CHAT_ROUTES = (
         "Anthropic's Messages, streamed (SSE events) or whole; errors in Anthropic's shape.",
         errors=ANTHROPIC_ERRORS,
     ),
+    RESPONSES_ROUTE,
 )
 
 
@@ -162,5 +164,6 @@ def install_routes(app: FastAPI) -> None:
             shapes[route.path] = route.errors
     app.state.error_shapes = shapes
     install_messages_routes(app)
+    install_responses(app)
     install_model_routes(app)
     app.add_api_route("/health", health, methods=["GET"])

@@ -6,7 +6,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .defaults import API_KEY_ENV, MAX_BODY_BYTES, MAX_CONCURRENCY, MAX_MESSAGES
+from .defaults import (
+    API_KEY_ENV,
+    MAX_BODY_BYTES,
+    MAX_CONCURRENCY,
+    MAX_MESSAGES,
+    RESPONSES_MAX_BYTES,
+    RESPONSES_MAX_ENTRIES,
+    RESPONSES_TTL,
+)
 
 __all__ = ["API_KEY_ENV", "GatewaySettings"]
 
@@ -39,3 +47,9 @@ class GatewaySettings:
     #: None: per process.
     redis_url: str | None = None
     access_log_json: bool = False  # the access log (server/access_log.py) as JSON lines
+    #: Stored responses (`/v1/responses`, server/responses/store.py): kept in this process
+    #: (at most so many, and so many bytes, least recently used out first) or in Redis when
+    #: `redis_url` is set; each for `responses_ttl` seconds.
+    responses_max_entries: int = RESPONSES_MAX_ENTRIES
+    responses_max_bytes: int = RESPONSES_MAX_BYTES
+    responses_ttl: float = RESPONSES_TTL
