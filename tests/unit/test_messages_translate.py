@@ -196,6 +196,53 @@ def test_an_empty_final_assistant_turn_asks_for_nothing() -> None:
     ]
 
 
+def test_a_system_turn_in_the_conversation_is_a_system_message_at_its_place() -> None:
+    """Anthropic's mid-conversation system messages (Claude Code sends one after the prompt)."""
+    blocks = [{"type": "text", "text": "Tools: Bash."}, {"type": "text", "text": "Be careful."}]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "Agents: none."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "system", "content": blocks},
+        {"role": "user", "content": "go on"},
+    ]
+    out = translate(body(system="Be brief.", messages=messages), native=False)
+    assert out.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "Agents: none."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "system", "content": "Tools: Bash.\n\nBe careful."},
+        {"role": "user", "content": "go on"},
+    ]
+    # a Messages upstream gets the blocks as sent, at the same place
+    kept = translate(body(messages=messages), native=True).messages
+    assert kept[1] == {"role": "system", "content": "Agents: none."}
+    assert kept[3] == {"role": "system", "content": blocks}
+
+
+def test_a_system_turn_between_a_tool_call_and_its_result_follows_the_result() -> None:
+    result = {"type": "tool_result", "tool_use_id": "toolu_01", "content": "Sunny"}
+    rounds = tool_round(result)
+    messages = [*rounds[:2], {"role": "system", "content": "Reminder."}, rounds[2]]
+    out = translate(body(messages=messages), native=False).messages
+    # OpenAI wants the results right after the call: the note follows them
+    assert [m["role"] for m in out] == ["user", "assistant", "tool", "system", "user"]
+    assert out[3] == {"role": "system", "content": "Reminder."}
+    kept = translate(body(messages=messages), native=True).messages
+    assert [m["role"] for m in kept] == ["user", "assistant", "system", "tool", "user"]
+    last = translate(body(messages=messages[:3]), native=False).messages
+    assert [m["role"] for m in last] == ["user", "assistant", "system"]
+
+
+def test_no_tools_is_no_tools_field_for_openai_and_as_sent_for_messages() -> None:
+    """`tools: []` (Claude Code with `--tools ""`): OpenAI refuses an empty list."""
+    assert "tools" not in translate(body(tools=[]), native=False).fields
+    auto = body(tools=[], tool_choice={"type": "auto"})
+    assert "tools" not in translate(auto, native=False).fields
+    assert translate(body(tools=[]), native=True).fields["tools"] == []
+
+
 def test_count_tokens_bodies_translate_without_sampling_fields() -> None:
     counted = CountTokensRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER_TOOL]}
@@ -256,6 +303,41 @@ def test_count_tokens_bodies_translate_without_sampling_fields() -> None:
             {"messages": [{"role": "assistant", "content": "hi"}]},
             "messages.0.role",
             id="first-role",
+        ),
+        pytest.param(
+            {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]},
+            "messages.0.role",
+            id="system-turn-first",
+        ),
+        pytest.param(
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {
+                        "role": "system",
+                        "content": [
+                            {"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}
+                        ],
+                    },
+                ]
+            },
+            "messages.1.content.0.cache_control",
+            id="system-turn-cache-control",
+        ),
+        pytest.param(
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "system", "content": [{"type": "image", "source": {}}]},
+                ]
+            },
+            "messages.1.content.0.type",
+            id="system-turn-image",
+        ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": ""}]},
+            "messages.1.content",
+            id="empty-system-turn",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": ""}]}, "messages.0.content", id="empty-turn"

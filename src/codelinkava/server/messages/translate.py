@@ -4,6 +4,10 @@ What maps, and how:
 
 - `system` (a string or text blocks) -> the first message, role `system`;
   several blocks are joined by a blank line.
+- a `system` turn inside `messages` (Anthropic's mid-conversation system
+  messages, which Claude Code sends) -> an OpenAI `system` message at that
+  place, its text blocks joined the same way; one between an assistant's
+  tool calls and their results comes right after the `tool` messages.
 - user content: `text` -> text parts, `image` (a base64 or URL source) -> an
   `image_url` part (base64 as a `data:` URL); `tool_result` blocks -> `tool`
   messages (`tool_call_id`, their text), ahead of the turn's other blocks, as
@@ -11,7 +15,8 @@ What maps, and how:
   `Error: ` prefix (or stays `is_error` on the message for a Messages upstream).
 - assistant content: `text` -> content, `tool_use` -> `tool_calls` (arguments:
   the JSON text of `input`).
-- `tools` -> function tools (`input_schema` is the `parameters`), `tool_choice`
+- `tools` -> function tools (`input_schema` is the `parameters`; an empty list
+  is no `tools`, as OpenAI refuses `[]`), `tool_choice`
   auto / any / tool / none -> "auto" / "required" / the named function /
   "none", `disable_parallel_tool_use` -> `parallel_tool_calls: false`,
   `stop_sequences` -> `stop`, `metadata.user_id` -> `user`; `max_tokens`,
@@ -80,7 +85,9 @@ def translate(
     messages = _system(blocks, body.system)
     messages.extend(_conversation(blocks, body.messages))
     fields: dict[str, Any] = {}
-    if body.tools is not None:
+    # No tools (`[]`, what Claude Code sends with `--tools ""`) is no `tools` for OpenAI,
+    # which refuses an empty list; a Messages upstream gets the list as sent.
+    if body.tools or (body.tools is not None and native):
         fields["tools"] = [blocks.tool(tool, f"tools.{i}") for i, tool in enumerate(body.tools)]
     if body.tool_choice is not None:
         fields.update(_tool_choice(body.tool_choice, bool(body.tools)))
@@ -161,16 +168,19 @@ def _tool_choice(choice: dict[str, Any], has_tools: bool) -> dict[str, Any]:
 
 
 def _system(blocks: Blocks, system: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    if system is None or system == "":
+    if system is None or system == "" or system == []:
         return []
-    if isinstance(system, str):
-        return [{"role": "system", "content": system}]
-    parts = [blocks.text(block, f"system.{i}", kinds=("text",)) for i, block in enumerate(system)]
-    if not parts:
-        return []
+    return [_system_message(blocks, system, "system")]
+
+
+def _system_message(blocks: Blocks, content: str | list[dict[str, Any]], at: str) -> dict[str, Any]:
+    """The system prompt, or a system turn inside the conversation: text only."""
+    if isinstance(content, str):
+        return {"role": "system", "content": content}
+    parts = [blocks.text(block, f"{at}.{i}", kinds=("text",)) for i, block in enumerate(content)]
     if blocks.native:
-        return [{"role": "system", "content": parts}]
-    return [{"role": "system", "content": "\n\n".join(part["text"] for part in parts)}]
+        return {"role": "system", "content": parts}
+    return {"role": "system", "content": "\n\n".join(part["text"] for part in parts)}
 
 
 def _conversation(blocks: Blocks, turns: list[MessageParam]) -> list[dict[str, Any]]:
@@ -180,6 +190,7 @@ def _conversation(blocks: Blocks, turns: list[MessageParam]) -> list[dict[str, A
         )
     messages: list[dict[str, Any]] = []
     offered: set[str] = set()  # the tool_use ids of the turn before
+    held: list[dict[str, Any]] = []  # system turns between tool calls and their results
     last = len(turns) - 1
     for i, turn in enumerate(turns):
         where = f"messages.{i}"
@@ -191,12 +202,22 @@ def _conversation(blocks: Blocks, turns: list[MessageParam]) -> list[dict[str, A
                 "assistant message",
                 param=f"{where}.content",
             )
-        if turn.role == "user":
-            messages.extend(_user(blocks, turn.content, where, offered))
-            offered = set()
+        if turn.role == "system":
+            system = _system_message(blocks, turn.content, f"{where}.content")
+            # OpenAI wants a call's results right after it: a note between the two comes
+            # after the results, as the turn's own text does.
+            (held if offered and not blocks.native else messages).append(system)
+        elif turn.role == "user":
+            answered = _user(blocks, turn.content, where, offered)
+            results = sum(1 for message in answered if message["role"] == "tool")
+            messages.extend([*answered[:results], *held, *answered[results:]])
+            held, offered = [], set()
         else:
+            messages.extend(held)
+            held = []
             message, offered = _assistant(blocks, turn.content, where)
             messages.append(message)
+    messages.extend(held)
     return messages
 
 

@@ -23,11 +23,14 @@ _INT32 = 2**31 - 1
 
 
 class MessageParam(BaseModel):
-    """One turn: a string, or a list of content blocks (checked by the translator)."""
+    """One turn: a string, or a list of content blocks (checked by the translator).
+
+    `system` is a mid-conversation system message (Anthropic's beta, sent by Claude Code).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
 
