@@ -468,6 +468,20 @@ FIELD_CASES = [
         id="native-as-sent",
     ),
     pytest.param(
+        {
+            "output_config": {"effort": "high"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015"}]},
+            "speed": "fast",
+        },
+        {
+            "stream": True,
+            "output_config": {"effort": "high"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015"}]},
+            "speed": "fast",
+        },
+        id="claude-code-fields-as-sent",
+    ),
+    pytest.param(
         {"n": 1, "store": False, "logprobs": False, "response_format": {"type": "text"}},
         {"stream": True},
         id="off-values-say-nothing",
@@ -557,3 +571,35 @@ def test_the_body_has_the_required_max_tokens_and_its_parts_in_order() -> None:
     assert list(got) == ["model", "max_tokens", "system", "messages", "stream", "temperature"]
     assert betas == []
     assert body([USER], max_tokens=10)["max_tokens"] == 10
+
+
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    USER,
+    {"role": "system", "content": "Agents: none."},
+    {"role": "assistant", "content": "Hello."},
+    {"role": "system", "content": [{"type": "text", "text": "Tools", "cache_control": CACHE}]},
+    {"role": "user", "content": "Go on"},
+]
+
+
+def test_system_turns_stay_in_place_under_the_mid_conversation_system_beta() -> None:
+    """What a Messages caller (Claude Code) sent, with the beta that allows it."""
+    got, betas = messages_body(
+        "claude-x", CONVERSATION, {"anthropic_beta": ["mid-conversation-system-2026-04-07"]}
+    )
+    assert got["system"] == "Be brief."
+    assert got["messages"] == [
+        USER,
+        {"role": "system", "content": "Agents: none."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "system", "content": [{"type": "text", "text": "Tools", "cache_control": CACHE}]},
+        {"role": "user", "content": "Go on"},
+    ]
+    assert betas == ["mid-conversation-system-2026-04-07"]
+
+
+def test_without_the_beta_system_messages_join_the_system_prompt() -> None:
+    got = body(CONVERSATION)
+    assert [turn["role"] for turn in got["messages"]] == ["user", "assistant", "user"]
+    assert [block["text"] for block in got["system"]] == ["Be brief.", "Agents: none.", "Tools"]

@@ -19,9 +19,24 @@ from ..errors import InvalidRequestError
 
 __all__ = ["REQUEST_FIELDS", "translate_fields"]
 
-#: Anthropic's own fields, sent as they are.
+#: Anthropic's own fields, sent as they are (the Messages route forwards them to this
+#: provider as its caller sent them: Claude Code sends `output_config`, `context_management`).
 _NATIVE_FIELDS = frozenset(
-    {"thinking", "top_k", "service_tier", "stop_sequences", "context_management"}
+    {
+        "thinking",
+        "top_k",
+        "service_tier",
+        "stop_sequences",
+        "context_management",
+        "output_config",
+        "output_format",
+        "container",
+        "mcp_servers",
+        "inference_geo",
+        "speed",
+        "diagnostics",
+        "cache_control",
+    }
 )
 #: Fields whose only honest values are "off": any other value is refused by name.
 _OFF_ONLY = {"n": (None, 1), "store": (None, False), "logprobs": (None, False)}

@@ -3,7 +3,10 @@
 Every caller of the library (and every gateway route) speaks OpenAI's chat
 messages; this module says what each part of them is in Messages terms, and
 refuses by name what has no honest translation, so nothing is dropped on the
-way: `system`/`developer` messages become `system`; text and image parts
+way: `system`/`developer` messages become `system` (one that comes after the
+conversation has begun stays in its place, as a `system` turn, when the call
+carries Anthropic's `mid-conversation-system` beta: that is what a Messages
+caller sent, Claude Code among them); text and image parts
 become blocks (their extra keys, `cache_control`, kept); assistant
 `tool_calls` become `tool_use` blocks; `tool` messages become `tool_result`
 blocks in a user turn; turns of one role in a row are merged, as Messages
@@ -27,12 +30,15 @@ from ._anthropic_fields import REQUEST_FIELDS, translate_fields
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "MID_CONVERSATION_SYSTEM",
     "REQUEST_FIELDS",
     "messages_body",
     "translate_fields",
     "translate_messages",
 ]
 
+#: The beta (by its name, whatever its date) under which Messages takes `system` turns.
+MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
 #: Messages requires `max_tokens`; this is sent when the caller gives none.
 DEFAULT_MAX_TOKENS = 4096
 #: Anthropic content blocks passed on as the caller wrote them.
@@ -63,8 +69,9 @@ def messages_body(
     model: str, messages: list[dict[str, Any]], fields: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     """The Messages request body for this call, and the `anthropic-beta` values to send."""
-    system, turns = translate_messages(messages)
     translated, betas = translate_fields(fields)
+    in_place = any(beta.startswith(MID_CONVERSATION_SYSTEM) for beta in betas)
+    system, turns = translate_messages(messages, system_turns=in_place)
     body: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS}
     if system is not None:
         body["system"] = system
@@ -77,15 +84,20 @@ def messages_body(
 
 
 def translate_messages(
-    messages: list[dict[str, Any]],
+    messages: list[dict[str, Any]], *, system_turns: bool = False
 ) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
-    """(`system`, `messages`) for checked OpenAI chat messages."""
+    """(`system`, `messages`) for checked OpenAI chat messages; with `system_turns` a system
+    message after the first turn stays a `system` turn in its place."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         at = f"messages[{index}]"
         _check_keys(message, at)
         role = message["role"]
+        if role in ("system", "developer") and system_turns and turns:
+            blocks = _system_blocks(message.get("content"), at)
+            turns.append({"role": "system", "content": _system(blocks) or ""})
+            continue
         if role in ("system", "developer"):
             system.extend(_system_blocks(message.get("content"), at))
             continue
