@@ -84,6 +84,10 @@ _IGNORED_KEYS = frozenset(
         "metadata",
         "store",
         "service_tier",
+        # hints about OpenAI's prompt cache and the caller (Codex sends prompt_cache_key)
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "safety_identifier",
         "proxy",
         "timeout",
         "max_retries",
@@ -144,6 +148,9 @@ class LocalModel(AsyncGeneratorProvider):
                 "metadata",
                 "store",
                 "service_tier",
+                "prompt_cache_key",
+                "prompt_cache_retention",
+                "safety_identifier",
                 "max_completion_tokens",
             }
         )
