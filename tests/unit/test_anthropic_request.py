@@ -573,7 +573,7 @@ def test_the_body_has_the_required_max_tokens_and_its_parts_in_order() -> None:
     assert body([USER], max_tokens=10)["max_tokens"] == 10
 
 
-CONVERSATION = [
+CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "Be brief."},
     USER,
     {"role": "system", "content": "Agents: none."},
