@@ -24,6 +24,7 @@ __all__ = [
     "CLAUDE_FOR_CHAT_UPSTREAMS",
     "CODEX_CONFIG",
     "CODEX_FOR_CHAT_UPSTREAMS",
+    "CODEX_NO_SUBAGENTS",
     "GATEWAY_KEY",
     "agent_binary",
     "run_claude",
@@ -63,10 +64,9 @@ env_key = "CODELINKAVA_API_KEY"
 request_max_retries = 0
 stream_max_retries = 0
 
-[agents]
-enabled = false
 {tables}"""
 CODEX_FOR_CHAT_UPSTREAMS = 'model_reasoning_summary = "none"\nweb_search = "disabled"'
+CODEX_NO_SUBAGENTS = "[agents]\nenabled = false\n"
 
 
 def agent_binary(name: str) -> Path:
@@ -137,7 +137,7 @@ def run_codex(
     api_key: str,
     model: str,
     settings: str = CODEX_FOR_CHAT_UPSTREAMS,
-    tables: str = "",
+    tables: str = CODEX_NO_SUBAGENTS,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """`codex exec PROMPT` with the gateway at `base_url` as its provider (CODEX_HOME=home)."""

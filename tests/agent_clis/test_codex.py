@@ -1,10 +1,10 @@
 """Codex (`codex exec`, headless) through the gateway's Responses route.
 
 Codex is given the gateway as a custom provider (`wire_api = "responses"`) in a fresh
-CODEX_HOME, with the two settings a chat upstream needs (`support.CODEX_FOR_CHAT_UPSTREAMS`)
-and its sub-agent tools off. In front of an OpenAI-compatible upstream it runs the shell
-command the upstream asks for, in its read-only sandbox, and sends the output back;
-without each setting, the gateway refuses the field it brings by name.
+CODEX_HOME, with the two settings a chat upstream needs (`CODEX_FOR_CHAT_UPSTREAMS`) and
+its sub-agent tools off (`CODEX_NO_SUBAGENTS`). In front of an OpenAI-compatible upstream
+it runs the shell command the upstream asks for, in its read-only sandbox, and sends the
+output back; without each setting, the gateway refuses the field it brings by name.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from support.live_gateway import LiveGateway, fronting, live_gateway
 from support.real_upstream import Answer, ToolCall, has_tool_result, openai_handler
 from support.scripted import ScriptedServer
 
-from .support import GATEWAY_KEY, run_codex
+from .support import CODEX_FOR_CHAT_UPSTREAMS, CODEX_NO_SUBAGENTS, GATEWAY_KEY, run_codex
 
 MODEL = "gpt-4o-mini"
 SHELL = ToolCall("call_6x7", "exec_command", {"cmd": "echo $((6*7))"})
@@ -65,10 +65,15 @@ def test_codex_runs_the_command_the_upstream_asks_for_and_sends_its_output(
 
 
 @pytest.mark.parametrize(
-    ("settings", "field"),
+    ("settings", "tables", "field"),
     [
-        pytest.param('web_search = "disabled"', "reasoning.summary", id="reasoning-summary"),
-        pytest.param('model_reasoning_summary = "none"', "tools[7].type", id="web-search"),
+        pytest.param(
+            'web_search = "disabled"', CODEX_NO_SUBAGENTS, "reasoning.summary", id="summary"
+        ),
+        pytest.param(
+            'model_reasoning_summary = "none"', CODEX_NO_SUBAGENTS, "tools[7].type", id="search"
+        ),
+        pytest.param(CODEX_FOR_CHAT_UPSTREAMS, "", "tools[4].type", id="sub-agent-tools"),
     ],
 )
 def test_without_a_setting_the_field_it_brings_is_refused_by_name(
@@ -77,11 +82,12 @@ def test_without_a_setting_the_field_it_brings_is_refused_by_name(
     gateway: LiveGateway,
     tmp_path: Path,
     settings: str,
+    tables: str,
     field: str,
 ) -> None:
     done = run_codex(
         codex, gateway.url, "Say hi", home=tmp_path, api_key=GATEWAY_KEY, model=MODEL,
-        settings=settings,
+        settings=settings, tables=tables,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr[-3000:]
     assert f'"param":"{field}"' in done.stderr, done.stderr[-3000:]
