@@ -70,11 +70,16 @@ def run_upstream(port: int, delay: float) -> None:
         await response.write_eof()
         return response
 
+    async def models(request: web.Request) -> web.Response:
+        # As a real upstream does: the gateway lists what the upstream serves.
+        return web.json_response({"object": "list", "data": [{"id": "soak", "object": "model"}]})
+
     import logging
 
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # clients leave on purpose
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, backlog=4096)
 
 

@@ -309,3 +309,17 @@ def test_no_suite_imports_another(path: Path) -> None:
 def test_the_suites_are_found() -> None:
     assert {"unit", "integration", "routing", "e2e"} <= set(SUITES)
     assert (TESTS / SHARED / "__init__.py").is_file()
+
+
+def test_the_reserved_options_are_derived_from_the_providers() -> None:
+    """The names no gateway body may carry are the library's options plus every set-up
+    option any provider declares -- computed, never a second list kept by hand (a new
+    provider's `tenant_url` would otherwise be accepted from a body and pick the host)."""
+    from codelinkava.config import LIBRARY_OPTIONS
+    from codelinkava.providers import PROVIDERS
+    from codelinkava.providers.base import reserved_option_names
+
+    declared = {option.name for p in PROVIDERS.values() for option in p.setup_options}
+    assert reserved_option_names() >= frozenset(LIBRARY_OPTIONS) | declared
+    wire = (SRC / "server" / "wire.py").read_text()
+    assert "reserved_option_names()" in wire and "LIBRARY_OPTIONS" not in wire

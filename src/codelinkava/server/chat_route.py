@@ -9,7 +9,6 @@ in its wire; `state.GatewayState.respond` admits any of them the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +21,7 @@ from .errors import OPENAI_ERRORS, ErrorShape
 if TYPE_CHECKING:
     from .state import GatewayState
 
-__all__ = ["REQUEST_HEADERS", "ChatAsk", "ChatRoute"]
-
-#: The headers of the chat request being answered, for a translator that reads its API's
-#: own (Messages' `anthropic-beta`); each chat endpoint sets it.
-REQUEST_HEADERS: ContextVar[Headers] = ContextVar("request_headers")
+__all__ = ["ChatAsk", "ChatRoute"]
 
 
 @dataclass
@@ -59,7 +54,7 @@ class ChatRoute:
     body: type[BaseModel]
     #: The body in the backends' terms; raises InvalidRequestError (a 400 naming the field)
     #: for what cannot be translated.
-    ask: Callable[[Any, GatewayState], Awaitable[ChatAsk]]
+    ask: Callable[[Any, GatewayState, Headers], Awaitable[ChatAsk]]
     #: The encoder of one answer: (request, its translation, the state) -> encoder.
     encoder: Callable[[Any, ChatAsk, GatewayState], AnswerEncoder]
     #: What the endpoint is, for the OpenAPI page.

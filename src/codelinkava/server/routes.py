@@ -20,9 +20,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from .chat_route import REQUEST_HEADERS, ChatAsk, ChatRoute
+from .chat_route import ChatAsk, ChatRoute
 from .encoders import AnswerEncoder, OpenAIChatEncoder
 from .errors import OPENAI_ERRORS, ErrorShape
 from .messages import (
@@ -65,7 +66,7 @@ def _state(request: Request) -> GatewayState:
     return state
 
 
-async def _chat_ask(body: BaseModel, state: GatewayState) -> ChatAsk:
+async def _chat_ask(body: BaseModel, state: GatewayState, headers: Headers) -> ChatAsk:
     """OpenAI's chat body (or the seed's) is already in the backends' terms."""
     assert isinstance(body, ChatCompletionRequest | CodeLinkAvaRequest)
     return ChatAsk(
@@ -120,8 +121,7 @@ def _chat_endpoint(route: ChatRoute) -> Callable[..., Any]:
     """The FastAPI endpoint of one chat route: its body validated as the route's wire model."""
 
     async def endpoint(request: Request, body: Any) -> Response:
-        REQUEST_HEADERS.set(request.headers)
-        return await _state(request).respond(body, route)
+        return await _state(request).respond(body, route, request.headers)
 
     endpoint.__annotations__ = {"request": Request, "body": route.body, "return": Response}
     endpoint.__doc__ = route.summary

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from codelinkava.errors import ProviderError
@@ -63,7 +64,7 @@ class GatewayState:
         if self.shared_gate is not None:
             await self.shared_gate.aclose()
 
-    async def respond(self, body: BaseModel, route: ChatRoute) -> Response:
+    async def respond(self, body: BaseModel, route: ChatRoute, headers: Headers) -> Response:
         """Admit a chat request and return the response that will stream its answer."""
         errors = route.errors
         refused = _refused_field(body, route)
@@ -72,7 +73,7 @@ class GatewayState:
             message = f"the field {name!r} is not accepted: {why}"
             return errors(400, message, "invalid_request_error", "field_not_allowed", param=name)
         try:
-            ask = await route.ask(body, self)
+            ask = await route.ask(body, self, headers)
         except ProviderError as exc:
             return provider_error_response(exc, errors)
         if len(ask.messages) > self.settings.max_messages:

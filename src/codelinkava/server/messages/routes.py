@@ -13,14 +13,15 @@ translator refuses by name when the upstream cannot honour it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from codelinkava.errors import ProviderError
 
-from ..chat_route import REQUEST_HEADERS, ChatAsk
+from ..chat_route import ChatAsk
 from ..errors import provider_error_response
 from ..wire import reserved_field
 from .counting import count_input_tokens
@@ -43,18 +44,16 @@ __all__ = [
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 
-def _betas(headers: Any) -> list[str]:
+def _betas(headers: Headers) -> list[str]:
     """The values of `anthropic-beta` (comma-separated, possibly over several headers)."""
-    if headers is None:
-        return []
-    values = headers.getlist("anthropic-beta") if hasattr(headers, "getlist") else []
+    values = headers.getlist("anthropic-beta")
     return [beta.strip() for value in values for beta in value.split(",") if beta.strip()]
 
 
-async def messages_ask(body: MessagesRequest, state: GatewayState) -> ChatAsk:
+async def messages_ask(body: MessagesRequest, state: GatewayState, headers: Headers) -> ChatAsk:
     """The Messages body in the backends' terms (`ChatRoute.ask`)."""
     native = state.backend.speaks_anthropic(body.model)
-    translated = translate(body, native=native, betas=_betas(REQUEST_HEADERS.get(None)))
+    translated = translate(body, native=native, betas=_betas(headers))
     fields = translated.fields
     if body.stream and not native:
         fields["stream_options"] = {"include_usage": True}  # Anthropic's stream ends with it

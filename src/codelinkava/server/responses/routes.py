@@ -16,6 +16,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI, Request
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from codelinkava.errors import InvalidRequestError
@@ -49,7 +50,7 @@ def store_of(state: GatewayState) -> ResponseStore:
     return store
 
 
-async def responses_ask(body: Any, state: GatewayState) -> ChatAsk:
+async def responses_ask(body: Any, state: GatewayState, headers: Headers) -> ChatAsk:
     """The request in chat terms, continuing the stored conversation it names."""
     assert isinstance(body, ResponsesRequest)
     history = None
