@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from support.fixtures import _clean_env
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 from .support import agent_binary
 
@@ -28,10 +28,5 @@ def codex() -> Path:
 @pytest.fixture
 def upstream() -> Iterator[ScriptedServer]:
     """An upstream on 127.0.0.1 for one test (the test sets its handler or script)."""
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server(check=True) as server:
         yield server
-    finally:
-        server.stop()
-    assert server.errors == [], "the scripted server failed"

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from codelinkava.server import GatewaySettings
 from support.live_gateway import LiveGateway, fronting, live_gateway
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 API_KEY = "sesame"
 SCRIPTED_MODEL = "scripted-model"
@@ -123,12 +123,8 @@ def page(watched: Watched) -> Page:
 
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[ScriptedServer]:
-    running = ScriptedServer()
-    running.start()
-    try:
+    with running_server() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pytest
 from codelinkava import LocalModel
 from codelinkava.server import GatewaySettings
 from support.live_gateway import LiveGateway, live_gateway
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 API_KEY = "e2e-secret-key"
 MODEL = LocalModel.default_model
@@ -143,12 +143,8 @@ def limited_gateway(log_dir: Path) -> Iterator[Gateway]:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[ScriptedServer]:
     """A scripted OpenAI-compatible upstream on 127.0.0.1 (tests set its handler)."""
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

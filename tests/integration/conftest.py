@@ -7,17 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from support.fixtures import _clean_env, closed_port
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 __all__ = ["_clean_env", "closed_port", "server"]  # the first two: shared
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    srv.start()
-    try:
+    with running_server(check=True) as srv:
         yield srv
-    finally:
-        srv.stop()
-    assert srv.errors == [], "the scripted server failed"

@@ -21,6 +21,7 @@ from support.scripted import (
     Stall,
     chunk,
     event,
+    running_server,
     sse,
 )
 
@@ -67,12 +68,8 @@ def events_of(raw: bytes) -> list[str]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedServer]:
-    running = ScriptedServer()
-    running.start()
-    try:
+    with running_server() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from support.anthropic_streams import (
     stream,
 )
 from support.live_gateway import LiveGateway, live_gateway
-from support.scripted import Reply, ScriptedServer
+from support.scripted import Reply, ScriptedServer, running_server
 
 KEY = "sk-ant-upstream"
 QUESTION = [{"role": "user", "content": "What is the weather like in San Francisco?"}]
@@ -45,12 +45,8 @@ def _close_clients() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway, fronting, live_gateway
 from support.real_upstream import Answer, ToolCall, has_tool_result, openai_handler, tool_names
-from support.scripted import Reply, ScriptedServer, sse
+from support.scripted import Reply, ScriptedServer, running_server, sse
 
 MODEL = "gpt-4o-mini"
 WEATHER = {
@@ -54,12 +54,8 @@ def weather(body: dict[str, Any]) -> Answer:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import pytest
 
 from support.anthropic_sdk import anthropic_client, close_anthropic_clients
 from support.live_gateway import LiveGateway, fronting, live_gateway
-from support.scripted import Reply, Reset, ScriptedServer, Stall, chunk, event, sse
+from support.scripted import Reply, Reset, ScriptedServer, Stall, chunk, event, running_server, sse
 
 MODEL = "gpt-4o-mini"
 KEY = "messages-test-key"
@@ -35,12 +35,8 @@ def _close_clients() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

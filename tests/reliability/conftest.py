@@ -16,7 +16,7 @@ import pytest
 
 from codelinkava.server import GatewaySettings
 from support.live_gateway import LiveGateway, live_gateway
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 #: The gateway's limits towards the upstream in these tests.
 UPSTREAM_TIMEOUT = 1.0
@@ -24,12 +24,8 @@ UPSTREAM_TIMEOUT = 1.0
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from codelinkava.config import LIBRARY_OPTIONS
 from codelinkava.server import GatewaySettings
 from codelinkava.server.chat_page import is_page_path
 from support.live_gateway import LiveGateway, live_gateway
-from support.scripted import Reply, ScriptedServer, sse
+from support.scripted import Reply, ScriptedServer, running_server, sse
 
 from .conftest import gateway_settings
 from .support import MESSAGES, assert_error_shape, assert_http_error, call, start_serve
@@ -241,12 +241,8 @@ def smuggling_body(trap: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def trap() -> Iterator[ScriptedServer]:
     """The upstream a smuggled field would pick: it must never hear a thing."""
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("provider", ["openai", "codelinkava"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support.scripted import ScriptedServer
+from support.scripted import ScriptedServer, running_server
 
 from .support import RedisServer
 
@@ -27,13 +27,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def upstream() -> Iterator[ScriptedServer]:
     """A scripted OpenAI-compatible upstream on 127.0.0.1 (each test scripts it)."""
-    server = ScriptedServer()
-    server.start()
-    try:
+    with running_server(check=True) as server:
         yield server
-    finally:
-        server.stop()
-    assert server.errors == [], "the scripted server failed"
 
 
 @pytest.fixture

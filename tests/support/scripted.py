@@ -12,10 +12,11 @@ notes when the client goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -274,3 +275,17 @@ class ScriptedServer:
 
 
 MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
+
+
+@contextlib.contextmanager
+def running_server(*, check: bool = False) -> Iterator[ScriptedServer]:
+    """A started `ScriptedServer`, stopped on the way out; `check`: fail the test if
+    the server itself failed (a handler raised) while it ran."""
+    server = ScriptedServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    if check:
+        assert server.errors == [], "the scripted server failed"
