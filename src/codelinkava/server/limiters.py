@@ -315,7 +315,7 @@ class RedisLimiter:
     ) -> None:
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        from redis.asyncio.retry import Retry
 
         pool = BlockingConnectionPool.from_url(
             url,
