@@ -314,8 +314,8 @@ class RedisLimiter:
         prefix: str = "codelinkava:limit:",
     ) -> None:
         from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.backoff import NoBackoff
         from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         pool = BlockingConnectionPool.from_url(
             url,
